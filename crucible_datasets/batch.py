@@ -1,0 +1,85 @@
+"""The unit of data between stages: a chunk of rows held as Arrow or as Python dicts.
+
+A stage that works on Arrow (column selection, a Parquet sink) asks for ``batch.arrow``; a
+stage that runs a user's per-row function asks for ``batch.rows``. Each form is built at most
+once, on first use, so a chain of row functions (parse -> filter -> map) never pays for an
+Arrow round trip between its steps (see DESIGN.md, "The unit of data").
+
+>>> b = Batch.from_rows([{"a": 1}, {"a": 2}])
+>>> len(b), b.arrow.num_rows, b.rows[1]
+(2, 2, {'a': 2})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from crucible_datasets import schema as schemas
+
+
+class Batch:
+    """Rows as ``pyarrow.RecordBatch`` and/or ``list[dict]``; converts lazily between them."""
+
+    __slots__ = ("_arrow", "_rows", "_schema")
+
+    def __init__(
+        self,
+        *,
+        arrow: pa.RecordBatch | None = None,
+        rows: list[dict] | None = None,
+        schema: pa.Schema | None = None,
+    ) -> None:
+        if arrow is None and rows is None:
+            raise ValueError("a Batch needs arrow= or rows=")
+        self._arrow = arrow
+        self._rows = rows
+        self._schema = schema
+
+    @classmethod
+    def from_rows(cls, rows: list[dict], schema: pa.Schema | None = None) -> Batch:
+        return cls(rows=rows, schema=schema)
+
+    @classmethod
+    def from_arrow(cls, batch: pa.RecordBatch | pa.Table) -> Batch:
+        if isinstance(batch, pa.Table):
+            batch = _table_to_batch(batch)
+        return cls(arrow=batch)
+
+    def __len__(self) -> int:
+        return len(self._rows) if self._rows is not None else self._arrow.num_rows
+
+    @property
+    def rows(self) -> list[dict]:
+        """The rows as Python dicts (JSON-text columns decoded back to their values)."""
+        if self._rows is None:
+            self._rows = schemas.to_pylist(self._arrow)
+        return self._rows
+
+    @property
+    def arrow(self) -> pa.RecordBatch:
+        """The rows as one Arrow record batch (types inferred, or the declared schema)."""
+        if self._arrow is None:
+            self._arrow = schemas.from_pylist(self._rows, self._schema)
+        return self._arrow
+
+    @property
+    def has_arrow(self) -> bool:
+        return self._arrow is not None
+
+    @property
+    def column_names(self) -> Sequence[str]:
+        if self._arrow is not None:
+            return self._arrow.schema.names
+        names: dict[str, None] = {}
+        for row in self._rows:
+            names.update(dict.fromkeys(row))
+        return list(names)
+
+
+def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    if not batches:
+        return pa.RecordBatch.from_pylist([], schema=table.schema)
+    return batches[0]

@@ -1,0 +1,85 @@
+"""What every file format provides: split a file into parts, read a part into batches.
+
+A format is one small class (see ``jsonl.py``, ``parquet.py``, ``csv.py``, ``json.py``) with
+one hook to override, :meth:`Format.read`. A :class:`FilePart` names a file and a range in the
+format's own unit: bytes for line formats, row groups for Parquet. Reading every part of a
+file returns every record of the file exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pyarrow as pa
+
+from crucible_datasets.batch import Batch
+from crucible_datasets.errors import ErrorPolicy
+
+COMPRESSION_SUFFIXES = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+DEFAULT_BATCH_ROWS = 2048
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A range of one file: ``[start, end)`` in the format's unit; ``end=None`` is the end."""
+
+    path: str
+    start: int = 0
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read: column projection, a declared schema, rows per batch, format extras."""
+
+    columns: tuple[str, ...] | None = None
+    schema: pa.Schema | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    field: str | None = None  # json: the key of the list of records in a top-level object
+    delimiter: str = ","  # csv
+
+
+def compression_of(path: str) -> str | None:
+    """``"gzip"``, ``"zstd"`` or None, from the file name."""
+    lower = path.lower()
+    for suffix, name in COMPRESSION_SUFFIXES.items():
+        if lower.endswith(suffix):
+            return name
+    return None
+
+
+def strip_compression(path: str) -> str:
+    lower = path.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if lower.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+class Format:
+    """Base class of the file formats. Override :meth:`read`; splittable formats also :meth:`parts`."""
+
+    name: ClassVar[str]
+    extensions: ClassVar[tuple[str, ...]]
+
+    def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
+        """Split ``path`` (``size`` bytes) into parts of about ``part_bytes``; default: one part."""
+        return [FilePart(path)]
+
+    def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
+        """Yield the records of ``part`` as batches of at most ``options.batch_rows`` rows.
+
+        Bad records go to ``errors.handle``; a file that cannot be read at all raises
+        :class:`~crucible_datasets.errors.DataFileError` naming it.
+        """
+        raise NotImplementedError
+
+    def num_rows(self, path: str) -> int | None:
+        """The row count when the format stores it (Parquet), else None."""
+        return None
+
+    def stored_schema(self, path: str) -> pa.Schema | None:
+        """The schema when the format stores it (Parquet), else None."""
+        return None
