@@ -1,0 +1,102 @@
+"""Where a pipeline's rows come from: the files of a split, or an in-memory Arrow table.
+
+Both kinds cut their input into :class:`FilePart` units and read a part into batches, so every
+runner treats them alike.
+
+>>> import pyarrow as pa
+>>> src = TableSource(pa.table({"x": list(range(5))}), batch_rows=2)
+>>> [len(b) for part in src.parts(1) for b in src.read(part, None)]
+[2, 2, 1]
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from crucible_datasets.batch import Batch
+from crucible_datasets.errors import ErrorPolicy, check_on_error
+from crucible_datasets.formats import format_for_path, get_format
+from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format, ReadOptions
+from crucible_datasets.storage import filesystem
+
+DEFAULT_PART_BYTES = 64 * 1024 * 1024
+TABLE_PATH = "<in-memory table>"
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """The files of one split and how to read them."""
+
+    files: tuple[str, ...]
+    format: str | None = None
+    options: ReadOptions = field(default_factory=ReadOptions)
+    on_error: str = "raise"
+    errors_path: str | None = None
+    shuffle_seed: int | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_on_error(self.on_error)
+        if self.format is not None:
+            get_format(self.format)
+        for path in self.files:
+            self.format_for(path)
+
+    def format_for(self, path: str) -> Format:
+        return get_format(self.format) if self.format else format_for_path(path)
+
+    def sizes(self) -> list[int]:
+        return [filesystem.size(p) for p in self.files]
+
+    def total_bytes(self) -> int:
+        return sum(self.sizes())
+
+    def parts(self, part_bytes: int = DEFAULT_PART_BYTES) -> list[FilePart]:
+        """Every file cut into parts of about ``part_bytes`` (shuffled when a seed is set)."""
+        parts = [
+            part
+            for path, size in zip(self.files, self.sizes(), strict=True)
+            for part in self.format_for(path).parts(path, size, max(1, part_bytes))
+        ]
+        if self.shuffle_seed is not None:
+            random.Random(self.shuffle_seed).shuffle(parts)
+        return parts
+
+    def read(self, part: FilePart, errors: ErrorPolicy) -> Iterator[Batch]:
+        return self.format_for(part.path).read(part, self.options, errors)
+
+
+@dataclass(frozen=True, eq=False)
+class TableSource:
+    """An in-memory Arrow table (an eager :class:`Dataset`); parts are row ranges."""
+
+    table: pa.Table
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    description: str = TABLE_PATH
+    on_error: str = "raise"
+    errors_path: str | None = None
+    shuffle_seed: int | None = None
+    files: tuple[str, ...] = ()
+
+    def total_bytes(self) -> int:
+        return self.table.nbytes
+
+    def parts(self, part_bytes: int = DEFAULT_PART_BYTES) -> list[FilePart]:
+        n = self.table.num_rows
+        if n == 0:
+            return [FilePart(TABLE_PATH, 0, 0)]
+        rows_per_part = max(1, int(n * part_bytes / max(1, self.table.nbytes)))
+        parts = [FilePart(TABLE_PATH, s, min(n, s + rows_per_part)) for s in range(0, n, rows_per_part)]
+        if self.shuffle_seed is not None:
+            random.Random(self.shuffle_seed).shuffle(parts)
+        return parts
+
+    def read(self, part: FilePart, errors: ErrorPolicy | None) -> Iterator[Batch]:
+        end = self.table.num_rows if part.end is None else part.end
+        for start in range(part.start, end, self.batch_rows):
+            piece = self.table.slice(start, min(self.batch_rows, end - start))
+            yield Batch.from_arrow(piece)

@@ -1,0 +1,164 @@
+"""Stages over the whole stream: ``take``, ``skip``, ``shuffle``, ``dedupe``; and ``sample``.
+
+``take``/``skip``/``shuffle``/``dedupe`` need to see every row in order (``whole_stream``);
+``sample`` decides per row from a hash of the row and the seed, so it runs on any part and
+keeps the same rows on every runner.
+
+>>> from crucible_datasets.batch import Batch
+>>> from crucible_datasets.transforms.base import StageCounter
+>>> rows = lambda: iter([Batch.from_rows([{"x": i % 3} for i in range(6)])])
+>>> [r for b in Take(2).apply(rows(), StageCounter()) for r in b.rows]
+[{'x': 0}, {'x': 1}]
+>>> [r for b in Dedupe().apply(rows(), StageCounter()) for r in b.rows]
+[{'x': 0}, {'x': 1}, {'x': 2}]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator, Sequence
+
+import orjson
+
+from crucible_datasets.batch import Batch
+from crucible_datasets.transforms.base import Stage, StageCounter
+
+_HASH_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def row_digest(row: dict, key: Sequence[str] | None = None, salt: bytes = b"") -> bytes:
+    """A 16-byte digest of a row (or of its ``key`` columns), stable across processes."""
+    value = row if key is None else [row.get(k) for k in key]
+    return hashlib.blake2b(salt + orjson.dumps(value, option=_HASH_OPTS), digest_size=16).digest()
+
+
+def _non_negative(n: int, what: str) -> int:
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"{what} takes a non-negative integer, got {n!r}")
+    return n
+
+
+class Take(Stage):
+    """The first ``n`` rows; stops reading upstream once it has them."""
+
+    whole_stream = True
+
+    def __init__(self, n: int) -> None:
+        self.n = _non_negative(n, "take")
+
+    def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
+        left = self.n
+        if left == 0:
+            return
+        for batch in stream:
+            counter.rows_in += len(batch)
+            if len(batch) >= left:
+                out = Batch.from_rows(batch.rows[:left]) if len(batch) > left else batch
+                counter.rows_out += left
+                yield out
+                return
+            left -= len(batch)
+            counter.rows_out += len(batch)
+            yield batch
+
+
+class Skip(Stage):
+    """Every row after the first ``n``."""
+
+    whole_stream = True
+
+    def __init__(self, n: int) -> None:
+        self.n = _non_negative(n, "skip")
+
+    def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
+        left = self.n
+        for batch in stream:
+            counter.rows_in += len(batch)
+            if left >= len(batch):
+                left -= len(batch)
+                continue
+            out = Batch.from_rows(batch.rows[left:]) if left else batch
+            left = 0
+            counter.rows_out += len(out)
+            yield out
+
+
+class Shuffle(Stage):
+    """Buffer shuffling as in ``datasets``: fill a buffer, emit a random element, refill.
+
+    Memory is bounded by ``buffer_size`` rows; the runner also shuffles the order of the
+    input parts with the same seed.
+    """
+
+    whole_stream = True
+
+    def __init__(self, seed: int | None = None, buffer_size: int = 1000, out_batch_rows: int = 1000) -> None:
+        self.seed = seed
+        self.buffer_size = max(1, _non_negative(buffer_size, "shuffle buffer_size"))
+        self.out_batch_rows = out_batch_rows
+
+    def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
+        rng = random.Random(self.seed)
+        buffer: list[dict] = []
+        out: list[dict] = []
+        for batch in stream:
+            counter.rows_in += len(batch)
+            for row in batch.rows:
+                if len(buffer) < self.buffer_size:
+                    buffer.append(row)
+                    continue
+                i = rng.randrange(self.buffer_size)
+                out.append(buffer[i])
+                buffer[i] = row
+                if len(out) >= self.out_batch_rows:
+                    counter.rows_out += len(out)
+                    yield Batch.from_rows(out)
+                    out = []
+        rng.shuffle(buffer)
+        out.extend(buffer)
+        if out:
+            counter.rows_out += len(out)
+            yield Batch.from_rows(out)
+
+
+class Dedupe(Stage):
+    """Drop exact duplicates: of whole rows, or of the ``key`` columns. Keeps the first seen.
+
+    Holds one 16-byte digest per distinct row seen.
+    """
+
+    whole_stream = True
+
+    def __init__(self, key: str | Sequence[str] | None = None) -> None:
+        self.key = (key,) if isinstance(key, str) else (tuple(key) if key is not None else None)
+
+    def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
+        seen: set[bytes] = set()
+        for batch in stream:
+            counter.rows_in += len(batch)
+            kept = []
+            for row in batch.rows:
+                digest = row_digest(row, self.key)
+                if digest not in seen:
+                    seen.add(digest)
+                    kept.append(row)
+            if kept:
+                counter.rows_out += len(kept)
+                yield Batch.from_rows(kept) if len(kept) < len(batch) else batch
+
+
+class Sample(Stage):
+    """Keep about ``fraction`` of rows, chosen by a hash of each row and ``seed``."""
+
+    def __init__(self, fraction: float, seed: int = 0) -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"sample fraction must be between 0 and 1, got {fraction!r}")
+        self.fraction = fraction
+        self.salt = str(seed).encode()
+        self._cut = int(fraction * 2**64)
+
+    def process(self, batch: Batch) -> Batch | None:
+        cut, salt = self._cut, self.salt
+        kept = [r for r in batch.rows if int.from_bytes(row_digest(r, salt=salt)[:8], "big") < cut]
+        return Batch.from_rows(kept) if kept else None

@@ -1,0 +1,87 @@
+"""``write_parquet`` / ``write_jsonl``: pick the sink, the runner, and the dead-letter folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from crucible_datasets.pipeline import Pipeline
+from crucible_datasets.sinks import JsonlSink, ParquetSink, Sink, WriteSummary
+from crucible_datasets.storage import filesystem
+
+RUNNER_ALIASES = {"direct": "FnApiRunner", "fnapi": "FnApiRunner", "FnApiRunner": "FnApiRunner"}
+
+
+def errors_folder(path: str, split: str, config: str | None) -> str:
+    """Where a write's dead letters go by default: ``{output}/_errors/[{config}/]{split}``."""
+    return filesystem.join(path, "_errors", *([config] if config else []), split)
+
+
+def run_write(
+    pipeline: Pipeline,
+    sink: Sink,
+    *,
+    runner: str = "local",
+    num_shards: int | None = None,
+    options: Sequence[str] | None = None,
+    progress: bool | None = None,
+) -> WriteSummary:
+    """Run ``pipeline`` into ``sink`` on ``runner`` ("local", "direct", or any Beam runner name)."""
+    source = pipeline.source
+    if source.on_error == "dead_letter" and source.errors_path is None:
+        pipeline = replace(pipeline, source=replace(source, errors_path=errors_folder(sink.path, sink.split, sink.config)))
+    if runner == "local":
+        if options:
+            raise ValueError("options= holds Beam flags; pass a Beam runner too (runner='direct')")
+        from crucible_datasets.runners import local
+
+        return local.write(pipeline, sink, num_shards=num_shards, progress=progress)
+    from crucible_datasets.runners import beam
+
+    return beam.write(
+        pipeline, sink, runner=RUNNER_ALIASES.get(runner, runner), num_shards=num_shards, options=list(options or ())
+    )
+
+
+class Writable:
+    """Mixin for datasets: the two write methods, over ``self._pipeline()``."""
+
+    def _pipeline(self) -> Pipeline:
+        raise NotImplementedError
+
+    def write_parquet(
+        self,
+        path: str,
+        *,
+        split: str = "train",
+        config: str | None = None,
+        num_shards: int | None = None,
+        max_rows_per_shard: int | None = None,
+        compression: str = "snappy",
+        runner: str = "local",
+        options: Sequence[str] | None = None,
+        progress: bool | None = None,
+    ) -> WriteSummary:
+        """Write Hub-style Parquet shards (``{path}/data/{split}-00000-of-0000N.parquet``).
+
+        Returns a :class:`WriteSummary` with rows read, written, filtered and bad, and the files.
+        """
+        sink = ParquetSink(path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression)
+        return run_write(self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress)
+
+    def write_jsonl(
+        self,
+        path: str,
+        *,
+        split: str = "train",
+        config: str | None = None,
+        num_shards: int | None = None,
+        max_rows_per_shard: int | None = None,
+        compression: str | None = None,
+        runner: str = "local",
+        options: Sequence[str] | None = None,
+        progress: bool | None = None,
+    ) -> WriteSummary:
+        """Write Hub-style JSON Lines shards; ``compression`` is None, "gzip" or "zstd"."""
+        sink = JsonlSink(path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression)
+        return run_write(self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress)
