@@ -85,7 +85,9 @@ class Dataset(Operations, Writable):
         """``ds[i]`` a row; ``ds[a:b]`` a dict of lists; ``ds["col"]`` a column as a list."""
         if isinstance(key, str):
             if key not in self._table.schema.names:
-                raise KeyError(f"column {key!r} not in the dataset; available columns: {', '.join(self.column_names)}")
+                raise KeyError(
+                    f"column {key!r} not in the dataset; available columns: {', '.join(self.column_names)}"
+                )
             return [row[key] for row in schemas.to_pylist(self._table.select([key]))]
         if isinstance(key, int):
             n = len(self)

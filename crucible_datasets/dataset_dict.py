@@ -12,9 +12,22 @@ from typing import Any
 from crucible_datasets.sinks import WriteSummary
 
 _SPLIT_WISE = (
-    "map", "filter", "where", "flat_map", "map_batches", "batch", "take", "skip", "dedupe", "sample",
-    "shuffle", "select_columns", "remove_columns", "rename_column", "rename_columns",
-)  # fmt: skip
+    "map",
+    "filter",
+    "where",
+    "flat_map",
+    "map_batches",
+    "batch",
+    "take",
+    "skip",
+    "dedupe",
+    "sample",
+    "shuffle",
+    "select_columns",
+    "remove_columns",
+    "rename_column",
+    "rename_columns",
+)
 
 
 class _SplitDict(dict):

@@ -35,7 +35,8 @@ class IterableDataset(Operations, Writable):
 
     def __repr__(self) -> str:
         names = [s.name for s in self.pipeline.stages]
-        return f"IterableDataset(split={self.split!r}, source={self.pipeline.source.description!r}, stages={names})"
+        source = self.pipeline.source.description
+        return f"IterableDataset(split={self.split!r}, source={source!r}, stages={names})"
 
     def _with(self, stage: Stage) -> IterableDataset:
         return IterableDataset(self.pipeline.then(stage), self.split)
@@ -77,4 +78,3 @@ class IterableDataset(Operations, Writable):
         for batch in local.iter_batches(self.pipeline):
             return list(batch.column_names)
         return None
-

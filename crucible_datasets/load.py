@@ -70,8 +70,9 @@ def load(
     >>> d = tempfile.mkdtemp()
     >>> for s in ("train", "test"):
     ...     _ = open(os.path.join(d, f"{s}.jsonl"), "w").write('{"q": "1+1", "a": 2}\\n')
-    >>> cd.load(d)
-    DatasetDict({'train': Dataset(split='train', num_rows=1, columns=['q', 'a']), 'test': Dataset(split='test', num_rows=1, columns=['q', 'a'])})
+    >>> dd = cd.load(d)
+    >>> {split: len(ds) for split, ds in dd.items()}
+    {'train': 1, 'test': 1}
     """
     check_on_error(on_error)
     if format is not None:
@@ -93,7 +94,12 @@ def load(
         if not streaming:
             files = _local_copies(files, token=token)
         source = FileSource(
-            tuple(files), format, options, on_error, errors_path, description=_describe(path, chosen.name, name)
+            tuple(files),
+            format,
+            options,
+            on_error,
+            errors_path,
+            description=_describe(path, chosen.name, name),
         )
         pipeline = Pipeline(source)
         loaded[name] = IterableDataset(pipeline, name) if streaming else _eager(pipeline, name, sample_size)

@@ -19,7 +19,14 @@ class Progress:
             enabled = sys.stderr.isatty()
         self.rows = 0
         self._bar = (
-            tqdm(total=total_bytes, unit="B", unit_scale=True, desc=description, dynamic_ncols=True, leave=False)
+            tqdm(
+                total=total_bytes,
+                unit="B",
+                unit_scale=True,
+                desc=description,
+                dynamic_ncols=True,
+                leave=False,
+            )
             if enabled
             else None
         )

@@ -29,7 +29,9 @@ def run_write(
     """Run ``pipeline`` into ``sink`` on ``runner`` ("local", "direct", or any Beam runner name)."""
     source = pipeline.source
     if source.on_error == "dead_letter" and source.errors_path is None:
-        pipeline = replace(pipeline, source=replace(source, errors_path=errors_folder(sink.path, sink.split, sink.config)))
+        pipeline = replace(
+            pipeline, source=replace(source, errors_path=errors_folder(sink.path, sink.split, sink.config))
+        )
     if runner == "local":
         if options:
             raise ValueError("options= holds Beam flags; pass a Beam runner too (runner='direct')")
@@ -39,7 +41,11 @@ def run_write(
     from crucible_datasets.runners import beam
 
     return beam.write(
-        pipeline, sink, runner=RUNNER_ALIASES.get(runner, runner), num_shards=num_shards, options=list(options or ())
+        pipeline,
+        sink,
+        runner=RUNNER_ALIASES.get(runner, runner),
+        num_shards=num_shards,
+        options=list(options or ()),
     )
 
 
@@ -66,8 +72,12 @@ class Writable:
 
         Returns a :class:`WriteSummary` with rows read, written, filtered and bad, and the files.
         """
-        sink = ParquetSink(path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression)
-        return run_write(self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress)
+        sink = ParquetSink(
+            path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression
+        )
+        return run_write(
+            self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress
+        )
 
     def write_jsonl(
         self,
@@ -83,5 +93,9 @@ class Writable:
         progress: bool | None = None,
     ) -> WriteSummary:
         """Write Hub-style JSON Lines shards; ``compression`` is None, "gzip" or "zstd"."""
-        sink = JsonlSink(path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression)
-        return run_write(self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress)
+        sink = JsonlSink(
+            path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression
+        )
+        return run_write(
+            self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress
+        )

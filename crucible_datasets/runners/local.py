@@ -41,7 +41,9 @@ def write_task(pipeline: Pipeline, task: ShardTask, sink: Sink, tally: Tally) ->
         raise
 
 
-def write(pipeline: Pipeline, sink: Sink, num_shards: int | None = None, progress: bool | None = None) -> WriteSummary:
+def write(
+    pipeline: Pipeline, sink: Sink, num_shards: int | None = None, progress: bool | None = None
+) -> WriteSummary:
     """Run ``pipeline`` in this process and write its rows through ``sink``."""
     started = time.monotonic()
     tasks = pipeline.plan_tasks(num_shards or pipeline.default_num_shards())
@@ -57,7 +59,7 @@ def write(pipeline: Pipeline, sink: Sink, num_shards: int | None = None, progres
         bar.close()
         if tally.errors is not None:
             tally.errors.close()
-    rows_written = sum(sum(r.rows) for r in results)
+    rows_written = sum(r.rows for r in results)
     summary = sink.finalize(results, counts=tally.counts(rows_written), source=pipeline.source.description)
     summary.wall_seconds = time.monotonic() - started
     return summary

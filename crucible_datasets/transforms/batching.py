@@ -153,5 +153,7 @@ class MapBatches(Stage):
     def process(self, batch: Batch) -> Batch | None:
         out = self.fn(batch.arrow)
         if not isinstance(out, pa.RecordBatch | pa.Table):
-            raise TypeError(f"map_batches function must return an Arrow RecordBatch or Table, got {type(out)}")
+            raise TypeError(
+                f"map_batches function must return an Arrow RecordBatch or Table, got {type(out)}"
+            )
         return Batch.from_arrow(out) if out.num_rows else None

@@ -98,12 +98,20 @@ class _Compiler:
     def _literal(self, node: ast.AST) -> object:
         if isinstance(node, ast.Constant):
             return node.value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        if (
+            isinstance(node, ast.UnaryOp)
+            and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant)
+        ):
             return -node.operand.value
         raise self.fail("lists may hold only literal values")
 
     def _len_argument(self, node: ast.Call) -> RowFn:
-        if not (isinstance(node.func, ast.Name) and node.func.id == "len") or len(node.args) != 1 or node.keywords:
+        if (
+            not (isinstance(node.func, ast.Name) and node.func.id == "len")
+            or len(node.args) != 1
+            or node.keywords
+        ):
             raise self.fail("function calls other than len() are not allowed")
         return self.row(node.args[0])
 

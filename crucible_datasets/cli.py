@@ -1,0 +1,158 @@
+"""The command line: ``crucible run``, ``crucible info``, ``crucible head``.
+
+    crucible run openthoughts --input PATH --output PATH [--split S] [--runner direct] [beam flags...]
+    crucible info PATH [--config C]
+    crucible head PATH [--config C] [--split S] [-n N]
+
+Flags that ``run`` does not know are handed to Beam (``--direct_num_workers=2``,
+``--project ...``), so a Beam runner gets every option it understands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from crucible_datasets.errors import CrucibleError
+from crucible_datasets.pipelines import PIPELINES
+
+RUNNER_HELP = (
+    "local (in-process, default), direct (Beam's FnApiRunner), or a Beam runner name (DataflowRunner, ...)"
+)
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="dataset config (see `crucible info`)")
+    parser.add_argument("--revision", default=None, help="Hub branch, tag or commit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crucible", description="Prepare ML datasets, in-process or on Beam."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a ready pipeline")
+    names = run.add_subparsers(dest="pipeline", required=True, metavar="PIPELINE")
+    for pipeline in PIPELINES.values():
+        sub = names.add_parser(pipeline.name, help=pipeline.help, description=pipeline.help)
+        source = sub.add_mutually_exclusive_group(required=pipeline.name != "openthoughts")
+        source.add_argument("--input", help="file, glob, folder, hf:// path or Hub id (owner/name)")
+        if pipeline.name == "openthoughts":
+            source.add_argument("--sample", action="store_true", help="use the embedded sample as input")
+        sub.add_argument("--output", required=True, help="output folder (local path or gs://bucket/path)")
+        sub.add_argument("--split", default="train", help="input split (default train)")
+        sub.add_argument("--output-split", default=None, help="split name of the output (default: --split)")
+        _add_source_arguments(sub)
+        sub.add_argument("--runner", default="local", help=RUNNER_HELP)
+        sub.add_argument("--num-shards", type=int, default=None)
+        sub.add_argument("--max-rows-per-shard", type=int, default=None)
+        sub.add_argument("--on-error", choices=["raise", "skip", "dead_letter"], default="raise")
+        sub.add_argument(
+            "--format", dest="input_format", default=None, help="input format if not by extension"
+        )
+        pipeline.add_arguments(sub)
+
+    info = commands.add_parser("info", help="configs, splits, files, bytes and row counts of a dataset")
+    info.add_argument("path")
+    _add_source_arguments(info)
+
+    head = commands.add_parser("head", help="print the first rows of a split as JSON lines")
+    head.add_argument("path")
+    head.add_argument("--split", default=None)
+    head.add_argument("-n", type=int, default=5)
+    _add_source_arguments(head)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
+    import crucible_datasets as cd
+
+    pipeline = PIPELINES[args.pipeline]
+    if getattr(args, "sample", False) or args.input is None:
+        from crucible_datasets.pipelines.openthoughts import sample_path
+
+        args.input = sample_path()
+    if beam_flags and args.runner == "local":
+        raise SystemExit(f"crucible: unknown options {' '.join(beam_flags)} (Beam flags need --runner)")
+    dataset = cd.load(
+        args.input,
+        config=args.config,
+        split=args.split,
+        streaming=True,
+        revision=args.revision,
+        format=args.input_format,
+        on_error=args.on_error,
+    )
+    dataset = pipeline.build(dataset, args)
+    output_format = getattr(args, "to_format", None) or pipeline.output_format
+    write = dataset.write_parquet if output_format == "parquet" else dataset.write_jsonl
+    summary = write(
+        args.output,
+        split=args.output_split or args.split,
+        num_shards=args.num_shards,
+        max_rows_per_shard=args.max_rows_per_shard,
+        runner=args.runner,
+        options=beam_flags,
+    )
+    print(f"crucible run {args.pipeline}: {args.input} -> {args.output}")
+    print(summary)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from crucible_datasets.formats import format_for_path
+    from crucible_datasets.load import resolve
+    from crucible_datasets.storage import filesystem
+
+    layout = resolve(args.path, revision=args.revision)
+    configs = [layout.config(args.config)] if args.config else list(layout.configs.values())
+    print(f"dataset: {args.path}")
+    for config in configs:
+        print(f"config: {config.name}{' (default)' if config.default else ''}")
+        for split, files in config.splits.items():
+            sizes = [filesystem.size(f) for f in files]
+            rows = [format_for_path(f).num_rows(f) for f in files]
+            known = "?" if any(r is None for r in rows) else f"{sum(rows):,}"
+            print(f"  split: {split}  files: {len(files)}  bytes: {sum(sizes):,}  rows: {known}")
+            for f, size, n in zip(files, sizes, rows, strict=True):
+                print(f"    {f}  {size:,} bytes" + (f"  {n:,} rows" if n is not None else ""))
+    return 0
+
+
+def cmd_head(args: argparse.Namespace) -> int:
+    import crucible_datasets as cd
+    from crucible_datasets.load import resolve
+
+    split = args.split
+    if split is None:
+        split = next(iter(resolve(args.path, revision=args.revision).config(args.config).splits))
+    dataset = cd.load(args.path, config=args.config, split=split, streaming=True, revision=args.revision)
+    out = sys.stdout.buffer
+    for row in dataset.take(args.n):
+        out.write(orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+    out.flush()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "run":
+            return cmd_run(args, extra)
+        if args.command == "info":
+            return cmd_info(args)
+        return cmd_head(args)
+    except (CrucibleError, ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"crucible: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

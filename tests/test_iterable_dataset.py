@@ -1,0 +1,84 @@
+"""IterableDataset: the datasets-style operations, lazily, over real files."""
+
+import orjson
+import pyarrow as pa
+import pytest
+
+import crucible_datasets as cd
+
+
+@pytest.fixture
+def numbers(tmp_path):
+    path = tmp_path / "n.jsonl"
+    path.write_bytes(
+        b"".join(
+            orjson.dumps({"i": i, "sq": i * i, "tag": "even" if i % 2 == 0 else "odd"}) + b"\n"
+            for i in range(100)
+        )
+    )
+    return cd.load(str(path), split="train", streaming=True)
+
+
+def test_map_filter_take_skip(numbers):
+    out = list(numbers.filter(lambda r: r["i"] % 3 == 0).map(lambda r: {"half": r["i"] / 2}).skip(2).take(3))
+    assert [r["i"] for r in out] == [6, 9, 12]
+    assert out[0]["half"] == 3.0 and out[0]["sq"] == 36
+
+
+def test_map_remove_columns_and_input_columns(numbers):
+    out = list(numbers.map(lambda i: {"j": i + 1}, input_columns="i", remove_columns=["sq", "tag"]).take(2))
+    assert out == [{"i": 0, "j": 1}, {"i": 1, "j": 2}]
+
+
+def test_batched_map_can_change_row_count(numbers):
+    def explode(cols):
+        return {"v": [x for x in cols["i"] for _ in range(2)]}
+
+    out = list(numbers.map(explode, batched=True, batch_size=10, remove_columns=["i", "sq", "tag"]))
+    assert len(out) == 200
+    with pytest.raises(ValueError, match="remove_columns"):
+        list(numbers.map(explode, batched=True, batch_size=10))
+
+
+def test_batched_filter_and_fn_kwargs(numbers):
+    out = list(numbers.filter(lambda cols, k: [x > k for x in cols["i"]], batched=True, fn_kwargs={"k": 95}))
+    assert [r["i"] for r in out] == [96, 97, 98, 99]
+
+
+def test_batch(numbers):
+    batches = list(numbers.select_columns("i").batch(40))
+    assert [len(b["i"]) for b in batches] == [40, 40, 20]
+    assert len(list(numbers.batch(40, drop_last_batch=True))) == 2
+
+
+def test_shuffle_is_a_seeded_permutation(numbers):
+    a = [r["i"] for r in numbers.shuffle(seed=1, buffer_size=10)]
+    b = [r["i"] for r in numbers.shuffle(seed=1, buffer_size=10)]
+    assert a == b and sorted(a) == list(range(100)) and a != list(range(100))
+
+
+def test_columns_ops(numbers):
+    row = next(iter(numbers.rename_column("sq", "square").remove_columns("tag")))
+    assert row == {"i": 0, "square": 0}
+    with pytest.raises(ValueError, match="available columns: i, sq, tag"):
+        list(numbers.select_columns(["nope"]))
+
+
+def test_iter_python_and_arrow(numbers):
+    first = next(numbers.iter(batch_size=8))
+    assert first["i"] == list(range(8))
+    table = next(numbers.iter(batch_size=8, format="arrow"))
+    assert isinstance(table, pa.Table) and table.num_rows == 8
+
+
+def test_where_dedupe_sample_flat_map(numbers):
+    assert len(list(numbers.where("i >= 90 and tag == 'odd'"))) == 5
+    assert sorted(r["tag"] for r in numbers.dedupe(key="tag")) == ["even", "odd"]
+    kept = [r["i"] for r in numbers.sample(0.5, seed=3)]
+    assert 25 < len(kept) < 75 and kept == [r["i"] for r in numbers.sample(0.5, seed=3)]
+    assert len(list(numbers.take(3).flat_map(lambda r: [r, r]))) == 6
+
+
+def test_iteration_is_repeatable(numbers):
+    ds = numbers.filter(lambda r: r["i"] < 5)
+    assert list(ds) == list(ds)

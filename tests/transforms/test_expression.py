@@ -1,0 +1,62 @@
+"""Safe filter expressions: rows and Arrow agree; code is refused."""
+
+import pyarrow as pa
+import pytest
+
+from crucible_datasets.batch import Batch
+from crucible_datasets.transforms.expression import ExpressionFilter
+
+ROWS = [
+    {"score": 0.9, "difficulty": 4, "domain": "math", "text": "abc"},
+    {"score": 0.2, "difficulty": 9, "domain": "code", "text": "abcdef"},
+    {"score": None, "difficulty": 5, "domain": "math", "text": None},
+    {"score": 0.7, "difficulty": 2, "domain": "science", "text": "a"},
+]
+
+
+@pytest.mark.parametrize(
+    "expression, ids",
+    [
+        ("score > 0.5 and difficulty >= 3", [0]),
+        ("score > 0.5 or difficulty >= 5", [0, 1, 2, 3]),  # null or true is true
+        ("not score > 0.5", [1]),
+        ("domain in ['math', 'science']", [0, 2, 3]),
+        ("domain not in ['math']", [1, 3]),
+        ("score is None", [2]),
+        ("score is not None and len(text) >= 3", [0, 1]),
+        ("2 <= difficulty < 5", [0, 3]),
+        ("difficulty * 2 - 1 > 8", [1, 2]),
+        ("-difficulty < -4", [1, 2]),
+    ],
+)
+def test_rows_and_arrow_agree(expression, ids):
+    f = ExpressionFilter(expression)
+    expected = [ROWS[i] for i in ids]
+    by_rows = f.process(Batch.from_rows(ROWS))
+    by_arrow = f.process(Batch.from_arrow(pa.RecordBatch.from_pylist(ROWS)))
+    assert (by_rows.rows if by_rows else []) == expected
+    assert (by_arrow.rows if by_arrow else []) == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "__import__('os')",
+        "text.upper()",
+        "[x for x in text]",
+        "lambda: 1",
+        "score if score else 1",
+        "a[0]",
+        "a.b",
+    ],
+)
+def test_refuses_anything_but_the_grammar(expression):
+    with pytest.raises(ValueError, match="not allowed|not valid"):
+        ExpressionFilter(expression)
+
+
+def test_pickles():
+    import pickle
+
+    f = pickle.loads(pickle.dumps(ExpressionFilter("score > 0.5")))
+    assert f.process(Batch.from_rows(ROWS[:1])).rows == ROWS[:1]
