@@ -1,0 +1,308 @@
+"""The dataset card ``README.md``: YAML front matter that ``datasets.load_dataset(folder)`` reads.
+
+The front matter holds ``configs`` (``config_name`` and ``data_files: [{split, path}]`` per config,
+``path`` a glob such as ``data/train-*``) and ``dataset_info`` (``features`` in the Hub's YAML form,
+``splits`` with ``num_examples`` and ``num_bytes``), built from ``manifest.json``. Other YAML keys
+and a user's text are kept; this module owns only its entries and the section between its markers.
+
+Features follow ``datasets.Features._to_yaml_list``: a column is ``{name, dtype}`` for a plain
+value, ``{name, list: <item>}`` for a list (``large_list`` for large lists; ``sequence`` plus
+``length`` for fixed-size lists), ``{name, struct: [fields]}`` for a struct; an item that is a
+plain value is written as its dtype name (``list``, not ``sequence``: a ``sequence`` of a struct
+means a struct of lists to ``datasets``; ``list`` reads the same in datasets 3 and 4+). JSON-text
+columns are strings. A split without rows
+is left out (``datasets`` cannot load an empty split); its empty shard stays on disk.
+
+>>> import pyarrow as pa
+>>> for f in features(pa.schema([("a", pa.int64()), ("tags", pa.list_(pa.string())),
+...                               ("m", pa.struct([("x", pa.float64())]))])):
+...     print(f)
+{'name': 'a', 'dtype': 'int64'}
+{'name': 'tags', 'list': 'string'}
+{'name': 'm', 'struct': [{'name': 'x', 'dtype': 'float64'}]}
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import yaml
+
+from crucible_datasets.schema import is_json_text
+from crucible_datasets.sinks import manifest as manifests
+from crucible_datasets.sinks.summary import human_bytes
+
+README_NAME = "README.md"
+BEGIN = "<!-- crucible-datasets:begin -->"
+END = "<!-- crucible-datasets:end -->"
+DEFAULT_CONFIG = "default"
+
+
+class UnsupportedType(ValueError):
+    """An Arrow type that ``datasets`` features cannot describe (map, union, extension)."""
+
+
+# --- features ------------------------------------------------------------------------------------
+
+
+def features(schema: pa.Schema, *, json_lines: bool = False) -> list[dict]:
+    """The ``dataset_info.features`` YAML list for ``schema``.
+
+    ``json_lines``: the shards are JSON Lines, where binary and decimal values are written as
+    text, so those columns are strings.
+    """
+    return [{"name": field.name, **_feature(field.type, json_lines)} for field in schema]
+
+
+def _feature(t: pa.DataType, json_lines: bool) -> dict:
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        return {"struct": [{"name": f.name, **_feature(f.type, json_lines)} for f in fields]}
+    if pa.types.is_fixed_size_list(t):
+        item = _feature(t.value_type, json_lines)
+        key = "list" if "struct" in item else "sequence"
+        return {key: _simplify(item), "length": t.list_size}
+    if pa.types.is_large_list(t):
+        return {"large_list": _simplify(_feature(t.value_type, json_lines))}
+    if pa.types.is_list(t) or pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        return {"list": _simplify(_feature(t.value_type, json_lines))}
+    if pa.types.is_dictionary(t):
+        return _feature(t.value_type, json_lines)
+    return {"dtype": dtype_name(t, json_lines=json_lines)}
+
+
+def _simplify(item: dict) -> str | list | dict:
+    if list(item) == ["dtype"]:
+        return item["dtype"]
+    if list(item) == ["struct"]:
+        return item["struct"]
+    return item
+
+
+def dtype_name(t: pa.DataType, *, json_lines: bool = False) -> str:
+    """The ``datasets.Value`` dtype of an Arrow type: ``float64`` for double, ``date32``..."""
+    if json_lines and (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_decimal(t)):
+        return "string"
+    if pa.types.is_floating(t):
+        return {16: "float16", 32: "float32", 64: "float64"}[t.bit_width]
+    if pa.types.is_date32(t):
+        return "date32"
+    if pa.types.is_date64(t):
+        return "date64"
+    if pa.types.is_string_view(t):
+        return "string"
+    if pa.types.is_binary_view(t):
+        return "binary"
+    if (
+        pa.types.is_null(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_time(t)
+        or pa.types.is_duration(t)
+        or pa.types.is_decimal(t)
+    ):
+        return str(t)  # "int64", "timestamp[us, tz=UTC]", "decimal128(10, 2)" as datasets spells them
+    raise UnsupportedType(f"Arrow type {t} has no datasets feature")
+
+
+# --- front matter --------------------------------------------------------------------------------
+
+
+def split_front_matter(text: str) -> tuple[dict | None, str]:
+    """``(yaml_dict, body)`` of a card; ``None`` when it has no (valid) front matter."""
+    if not text.startswith("---"):
+        return None, text
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        return None, text
+    for i in range(1, len(lines)):
+        if lines[i].strip() == "---":
+            try:
+                meta = yaml.safe_load("\n".join(lines[1:i])) or {}
+            except yaml.YAMLError:
+                return None, "\n".join(lines[i + 1 :])
+            body = "\n".join(lines[i + 1 :])
+            return (meta if isinstance(meta, dict) else None), body
+    return None, text
+
+
+def render(manifest: dict, existing: str | None, *, title: str = "Dataset") -> tuple[str, list[str]]:
+    """The card text for ``manifest``, merged into ``existing`` card text; and warnings."""
+    warnings: list[str] = []
+    meta, body = split_front_matter(existing) if existing is not None else (None, None)
+    if existing is not None and meta is None and existing.startswith("---"):
+        warnings.append("the existing README.md front matter is not valid YAML: replaced")
+    meta = dict(meta or {})
+
+    ours_configs: dict[str, dict] = {}
+    owned: dict[str, set[str]] = {}  # splits the manifest knows, per config: their data_files are ours
+    ours_infos: dict[str, dict] = {}
+    for config_name, config in manifest.get("configs", {}).items():
+        data_files, info, config_warnings = _config_yaml(config_name, config)
+        ours_configs[config_name] = {"config_name": config_name, "data_files": data_files}
+        owned[config_name] = set(config.get("splits", {}))
+        ours_infos[config_name] = info
+        warnings += config_warnings
+
+    meta["dataset_info"] = _merge_infos(meta.get("dataset_info"), ours_infos)
+    meta["configs"] = _merge_configs(meta.get("configs"), ours_configs, owned)
+    if not meta["configs"]:
+        del meta["configs"]
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    section = _section(manifest)
+    if body is None:
+        body = f"\n# {title}\n\n{section}\n"
+    elif BEGIN in body and END in body:
+        before, rest = body.split(BEGIN, 1)
+        after = rest.split(END, 1)[1]
+        body = before + section + after
+    else:
+        body = body.rstrip("\n") + "\n\n" + section + "\n"
+    return f"---\n{front}---\n{body}", warnings
+
+
+def _config_yaml(config_name: str, config: dict) -> tuple[list[dict], dict, list[str]]:
+    data_dir = config.get("data_dir", "data" if config_name == DEFAULT_CONFIG else config_name)
+    splits = config.get("splits", {})
+    warnings = []
+    for name, split in splits.items():
+        if split.get("shards") and not split.get("rows"):
+            warnings.append(
+                f"config {config_name!r} split {name!r} has no rows: its empty shard is left out of the card "
+                "(datasets.load_dataset cannot load an empty split)"
+            )
+    # only splits with rows go in the card: datasets refuses to load an empty split
+    written = {name: split for name, split in splits.items() if split.get("shards") and split.get("rows")}
+    data_files = [{"split": name, "path": f"{data_dir}/{name}-*"} for name in written]
+    formats = sorted({str(split.get("format")) for split in written.values()})
+    if len(formats) > 1:
+        warnings.append(
+            f"config {config_name!r} has splits in several formats ({', '.join(formats)}): "
+            "datasets needs one format per config"
+        )
+    feature_lists = []
+    for name, split in written.items():
+        try:
+            schema = manifests.decode_schema(split["arrow_schema"])
+            feature_lists.append(features(schema, json_lines=split.get("format") == "json"))
+            mixed = [f.name for f in schema if is_json_text(f)]
+            if mixed and split.get("format") == "json":
+                warnings.append(
+                    f"config {config_name!r} split {name!r}: columns {mixed} hold values of mixed types; "
+                    "datasets cannot load them from JSON Lines (Parquet keeps them as JSON text)"
+                )
+        except (KeyError, UnsupportedType, ValueError, pa.ArrowInvalid) as exc:
+            warnings.append(f"config {config_name!r} split {name!r}: no features in the card: {exc}")
+            feature_lists.append(None)
+    info: dict = {}
+    if feature_lists and all(f is not None and f == feature_lists[0] for f in feature_lists):
+        info["features"] = feature_lists[0]
+    elif feature_lists and all(f is not None for f in feature_lists):
+        warnings.append(
+            f"config {config_name!r}: the splits have different schemas, so the card declares no features "
+            "(datasets needs the same columns and types in every split of a config)"
+        )
+    info["splits"] = [
+        {"name": name, "num_bytes": int(split.get("num_bytes", 0)), "num_examples": int(split["rows"])}
+        for name, split in written.items()
+    ]
+    info["download_size"] = sum(int(s.get("bytes", 0)) for s in written.values())
+    info["dataset_size"] = sum(int(s.get("num_bytes", 0)) for s in written.values())
+    return data_files, info, warnings
+
+
+def _merge_configs(existing: object, ours: dict[str, dict], owned: dict[str, set[str]]) -> list[dict]:
+    merged: list[dict] = []
+    seen = set()
+    for entry in existing if isinstance(existing, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("config_name", DEFAULT_CONFIG)
+        if name in ours:
+            data_files = _merge_data_files(entry.get("data_files"), ours[name]["data_files"], owned[name])
+            entry = {**entry, "data_files": data_files}
+            seen.add(name)
+        if entry.get("data_files"):
+            merged.append(entry)
+    merged += [entry for name, entry in ours.items() if name not in seen and entry["data_files"]]
+    return merged
+
+
+def _merge_data_files(existing: object, ours: list[dict], owned: set[str]) -> list[dict]:
+    if not isinstance(existing, list) or not all(isinstance(e, dict) and "split" in e for e in existing):
+        return ours
+    remaining = {e["split"]: e for e in ours}
+    merged = []
+    for entry in existing:  # keep the card's order; replace (or drop) the splits the manifest owns
+        if entry["split"] not in owned:
+            merged.append(entry)
+        elif entry["split"] in remaining:
+            merged.append(remaining.pop(entry["split"]))
+    return merged + list(remaining.values())
+
+
+def _merge_infos(existing: object, ours: dict[str, dict]) -> dict | list:
+    infos: dict[str, dict] = {}
+    if isinstance(existing, dict):
+        infos[existing.get("config_name", DEFAULT_CONFIG)] = existing
+    elif isinstance(existing, list):
+        infos.update({e["config_name"]: e for e in existing if isinstance(e, dict) and "config_name" in e})
+    for name, info in ours.items():
+        infos[name] = {"config_name": name, **info}
+    if len(infos) == 1:
+        ((name, info),) = infos.items()
+        info = {k: v for k, v in info.items() if k != "config_name"}
+        return info if name == DEFAULT_CONFIG else {"config_name": name, **info}
+    return [{"config_name": name, **_without_name(infos[name])} for name in sorted(infos)]
+
+
+def _without_name(info: dict) -> dict:
+    return {k: v for k, v in info.items() if k != "config_name"}
+
+
+# --- human-readable section ----------------------------------------------------------------------
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _section(manifest: dict) -> str:
+    lines = [
+        BEGIN,
+        "## Contents",
+        "",
+        "Written by crucible-datasets. Row counts per split: *read* from the source, *written* here, "
+        "*filtered* out by the pipeline, *bad* records skipped.",
+        "",
+        "| config | split | rows | shards | size | read | filtered | bad | source | written at |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for config_name, config in manifest.get("configs", {}).items():
+        for name, split in config.get("splits", {}).items():
+            counts = split.get("counts") or {}
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(v)
+                    for v in (
+                        config_name,
+                        name,
+                        f"{split.get('rows', 0):,}",
+                        len(split.get("shards", [])),
+                        human_bytes(int(split.get("bytes", 0))),
+                        f"{counts.get('rows_read', 0):,}",
+                        f"{counts.get('rows_filtered', 0):,}",
+                        f"{counts.get('rows_bad', 0):,}",
+                        split.get("source") or "",
+                        split.get("created") or "",
+                    )
+                )
+                + " |"
+            )
+    lines.append(END)
+    return "\n".join(lines)
