@@ -46,9 +46,8 @@ def _json_text_array(values: Sequence) -> pa.Array:
 def column_names(rows: Iterable[dict]) -> list[str]:
     """Every key seen in ``rows``, in first-seen order."""
     names: dict[str, None] = {}
-    for row in rows:
-        if len(row) != len(names) or any(k not in names for k in row):
-            names.update(dict.fromkeys(row))
+    for keys in dict.fromkeys(map(tuple, rows)):
+        names.update(dict.fromkeys(keys))
     return list(names)
 
 

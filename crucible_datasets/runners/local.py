@@ -60,7 +60,12 @@ def write(
         if tally.errors is not None:
             tally.errors.close()
     rows_written = sum(r.rows for r in results)
-    summary = sink.finalize(results, counts=tally.counts(rows_written), source=pipeline.source.description)
+    summary = sink.finalize(
+        results,
+        counts=tally.counts(rows_written),
+        source=pipeline.source.description,
+        wall_seconds=time.monotonic() - started,
+    )
     summary.wall_seconds = time.monotonic() - started
     return summary
 

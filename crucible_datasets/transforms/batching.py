@@ -3,7 +3,8 @@
 Batched functions get and return columns (``dict`` of lists), as in Hugging Face ``datasets``;
 rows are regrouped to exactly ``batch_size`` (the last group may be smaller).
 
->>> from crucible_datasets.batch import Batch
+>>> from crucible_datasets import schema as schemas
+from crucible_datasets.batch import Batch
 >>> stream = iter([Batch.from_rows([{"x": i} for i in range(5)])])
 >>> from crucible_datasets.transforms.base import StageCounter
 >>> [b.rows for b in Batcher(2).apply(stream, StageCounter())]
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 
+from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
 from crucible_datasets.transforms.base import Stage, StageCounter
 
@@ -36,10 +38,8 @@ def regroup(stream: Iterator[Batch], size: int, counter: StageCounter) -> Iterat
 
 
 def to_columns(rows: list[dict]) -> dict[str, list]:
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
-    return {n: [row.get(n) for row in rows] for n in names}
+    """Rows to a dict of lists over every key seen (missing values are None)."""
+    return {n: [row.get(n) for row in rows] for n in schemas.column_names(rows)}
 
 
 def to_rows(columns: dict[str, Sequence]) -> list[dict]:
