@@ -2,7 +2,9 @@
 
 Local paths go straight to the OS. Every other scheme (``gs://``, ``hf://``, ``https://``)
 goes through Apache Beam's ``FileSystems`` registry, so the same code runs in this process and
-on Beam workers.
+on Beam workers. The first remote operation registers ``hf://`` and ``http(s)://`` with Beam and
+applies the ``gs://`` emulator setup (see :mod:`crucible_datasets.storage.schemes`), so local
+work never pays for importing Beam.
 
 >>> import tempfile, os
 >>> d = tempfile.mkdtemp()
@@ -19,6 +21,8 @@ import os
 import shutil
 from typing import BinaryIO
 
+from crucible_datasets.errors import CrucibleError, DataFileError
+
 REMOTE_PREFIXES = ("gs://", "hf://", "http://", "https://")
 
 
@@ -29,7 +33,23 @@ def is_remote(path: str) -> bool:
 def _beam():
     from apache_beam.io.filesystems import FileSystems
 
+    from crucible_datasets.storage import schemes
+
+    schemes.ensure()
     return FileSystems
+
+
+def _match(pattern: str) -> list:
+    """Beam's match of one pattern; this package's own errors come out unwrapped."""
+    from apache_beam.io.filesystem import BeamIOError
+
+    try:
+        return _beam().match([pattern])[0].metadata_list
+    except BeamIOError as exc:
+        details = list((exc.exception_details or {}).values())
+        if len(details) == 1 and isinstance(details[0], CrucibleError):
+            raise details[0] from None
+        raise
 
 
 def _uncompressed():
@@ -56,7 +76,10 @@ def is_dir(path: str) -> bool:
 
 def size(path: str) -> int:
     if is_remote(path):
-        return _beam().match([path])[0].metadata_list[0].size_in_bytes
+        found = _match(path)
+        if not found:
+            raise DataFileError(f"cannot open {path}: no such file")
+        return found[0].size_in_bytes
     return os.path.getsize(path)
 
 
@@ -67,8 +90,6 @@ def open_input(path: str) -> BinaryIO:
     try:
         return open(path, "rb")  # noqa: SIM115
     except OSError as exc:
-        from crucible_datasets.errors import DataFileError
-
         raise DataFileError(f"cannot open {path}: {exc.strerror or exc}") from exc
 
 
@@ -84,7 +105,7 @@ def list_files(folder: str) -> list[str]:
     """Every file below ``folder``, recursively, sorted."""
     if is_remote(folder):
         pattern = folder.rstrip("/") + "/**"
-        return sorted(m.path for m in _beam().match([pattern])[0].metadata_list)
+        return sorted(m.path for m in _match(pattern))
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -94,7 +115,7 @@ def list_files(folder: str) -> list[str]:
 
 def glob(pattern: str) -> list[str]:
     if is_remote(pattern):
-        return sorted(m.path for m in _beam().match([pattern])[0].metadata_list)
+        return sorted(m.path for m in _match(pattern))
     return sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p))
 
 
@@ -110,7 +131,7 @@ def delete(path: str) -> None:
     """Delete a file or a whole folder; missing paths are fine."""
     if is_remote(path):
         fs = _beam()
-        matched = [m.path for m in fs.match([path.rstrip("/") + "/**"])[0].metadata_list]
+        matched = [m.path for m in _match(path.rstrip("/") + "/**")]
         if fs.exists(path):
             matched.append(path)
         if matched:

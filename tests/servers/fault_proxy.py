@@ -1,0 +1,178 @@
+"""A fault-injecting HTTP proxy for tests: put it in front of any server, script failures.
+
+Each :class:`Fault` applies to the next ``times`` requests it matches (method, path substring):
+
+- ``Fault("status", status=503)``: answer 503 (or 429 with ``retry_after="1"``) without asking
+  the upstream;
+- ``Fault("reset", after_bytes=1000)``: forward the request, send the upstream's status, headers
+  (with the full ``Content-Length``) and the first ``after_bytes`` body bytes, then reset the
+  connection (TCP RST);
+- ``Fault("drop")``: reset the connection before answering.
+
+Unmatched requests are forwarded untouched (``Host`` kept, so a server building absolute links
+from it keeps clients on the proxy). ``log`` records every request and the fault applied.
+
+>>> proxy = FaultProxy("http://127.0.0.1:9")
+>>> proxy.script(Fault("status", status=503, times=2))
+>>> proxy.pending()
+2
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import struct
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tests.servers.http_base import QuietHandler, ServerThread
+
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+}
+
+
+@dataclass
+class Fault:
+    kind: str  # "status" | "reset" | "drop"
+    status: int = 503
+    retry_after: str | None = None
+    after_bytes: int = 0
+    times: int = 1
+    method: str | None = None
+    path_contains: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.times > 0
+            and (self.method is None or self.method == method)
+            and (self.path_contains is None or self.path_contains in path)
+        )
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.faults: list[Fault] = []
+        self.log: list[dict] = []
+        self._lock = threading.Lock()
+        self._server: ServerThread | None = None
+
+    def script(self, *faults: Fault) -> None:
+        with self._lock:
+            self.faults.extend(faults)
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(f.times for f in self.faults)
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def record(self, **entry) -> None:
+        with self._lock:
+            self.log.append(entry)
+
+    def attempts(self, path_contains: str = "", method: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                1
+                for e in self.log
+                if path_contains in e["path"] and (method is None or e["method"] == method)
+            )
+
+    def start(self) -> FaultProxy:
+        self._server = ServerThread(_ProxyHandler, owner=self)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return self._server.url
+
+
+class _ProxyHandler(QuietHandler):
+    @property
+    def proxy(self) -> FaultProxy:
+        return self.server.owner
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _reset(self) -> None:
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.wfile = io.BytesIO()
+        self.close_connection = True
+
+    def _handle(self) -> None:
+        body = self.read_request_body()
+        fault = self.proxy.take(self.command, self.path)
+        self.proxy.record(method=self.command, path=self.path, fault=fault.kind if fault else None)
+        if fault is not None and fault.kind == "status":
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            self.send_body(fault.status, b"injected failure", {"Content-Type": "text/plain", **headers})
+            return
+        if fault is not None and fault.kind == "drop":
+            self._reset()
+            return
+        upstream_address = (self.proxy.upstream_host, self.proxy.upstream_port)
+        connection = http.client.HTTPConnection(*upstream_address, timeout=30)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            connection.request(self.command, self.path, body=body or None, headers=headers)
+            upstream = connection.getresponse()
+            data = upstream.read()
+            status, upstream_headers = upstream.status, upstream.getheaders()
+        finally:
+            connection.close()
+        self.send_response(status)
+        for key, value in upstream_headers:
+            if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                self.send_header(key, value)
+        upstream_length = dict((k.lower(), v) for k, v in upstream_headers).get("content-length", "0")
+        self.send_header("Content-Length", upstream_length if self.command == "HEAD" else str(len(data)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if fault is not None and fault.kind == "reset":
+            self.wfile.write(data[: fault.after_bytes])
+            self._reset()
+            return
+        self.wfile.write(data)
