@@ -11,7 +11,7 @@ from crucible_datasets.dataset import Dataset
 from crucible_datasets.dataset_dict import DatasetDict, IterableDatasetDict
 from crucible_datasets.errors import BadRecord, BadRecordError, DataFileError
 from crucible_datasets.iterable_dataset import IterableDataset
-from crucible_datasets.load import load, resolve
+from crucible_datasets.loader import load, resolve
 from crucible_datasets.sinks import WriteSummary
 
 __all__ = [

@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from crucible_datasets.formats import format_for_path
-    from crucible_datasets.load import resolve
+    from crucible_datasets.loader import resolve
     from crucible_datasets.storage import filesystem
 
     layout = resolve(args.path, revision=args.revision)
@@ -125,7 +125,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_head(args: argparse.Namespace) -> int:
     import crucible_datasets as cd
-    from crucible_datasets.load import resolve
+    from crucible_datasets.loader import resolve
 
     split = args.split
     if split is None:

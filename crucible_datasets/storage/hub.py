@@ -514,6 +514,16 @@ def _hf_error(exc: Exception, where: HubPath, token: str | None) -> Exception:
     return RemoteError(f"{where.describe()}: {type(exc).__name__}: {text}")
 
 
+def default_cache_dir() -> str:
+    """The standard HF cache, read from the environment now (not when huggingface_hub was imported)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return os.path.join(home, "hub")
+
+
 def download_files(
     files: Sequence[str],
     *,
@@ -534,6 +544,7 @@ def download_files(
     >>> download_files([])
     []
     """
+    cache_dir = cache_dir or default_cache_dir()
     wanted: list[HubPath] = []
     for item in files:
         if item.startswith(SCHEME):
