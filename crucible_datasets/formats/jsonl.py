@@ -1,0 +1,309 @@
+"""JSON Lines: one JSON object per line; plain, ``.gz`` or ``.zst``; split by byte ranges.
+
+A part ``[start, end)`` of an uncompressed file owns every line whose first byte lies in
+``[start, end)`` (the rule of Beam's ``textio``): its reader starts just past the first
+``\\n`` at or after ``start - 1`` and reads on past ``end`` to finish the last line it owns.
+So the parts of a file read each line exactly once wherever the split points fall.
+A compressed file cannot be entered mid-stream and is one part.
+
+Blank and whitespace-only lines are skipped, a UTF-8 byte order mark at the start of the
+file is ignored and CRLF line ends work. Bad lines (not JSON, not an object, invalid UTF-8,
+not fitting a declared schema) go to the :class:`~crucible_datasets.errors.ErrorPolicy` with
+the 1-based line number in the whole file and the byte offset of the line.
+
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "a.jsonl")
+>>> with open(path, "wb") as f:
+...     _ = f.write(b'{"a": 1}\\n\\n{"a": 2}\\r\\n{"a": 3}')
+>>> fmt = JsonlFormat()
+>>> parts = fmt.parts(path, os.path.getsize(path), part_bytes=10)
+>>> [b.rows for p in parts for b in fmt.read(p, ReadOptions(), ErrorPolicy())]
+[[{'a': 1}], [{'a': 2}], [{'a': 3}]]
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import orjson
+
+from crucible_datasets.batch import Batch
+from crucible_datasets.errors import RAW_SNIPPET_BYTES, BadRecord, DataFileError, ErrorPolicy
+from crucible_datasets.formats._common import json_type_name, project, rows_to_batch, target_schema
+from crucible_datasets.formats._compressed import open_stream
+from crucible_datasets.formats.base import FilePart, Format, ReadOptions, compression_of
+from crucible_datasets.storage.filesystem import open_input
+
+BOM = b"\xef\xbb\xbf"
+# Bytes read from the file at a time. Lines come out of this buffer one by one; a bigger
+# buffer only saves system calls (1 MiB measured as fast as 4-8 MiB on ~2 KB records).
+READ_BUFFER_BYTES = 1 << 20
+SCAN_BYTES = 64 * 1024  # read size when looking for the next line start
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+class JsonlFormat(Format):
+    """JSON Lines (``.jsonl``, ``.ndjson``), optionally gzip or zstd compressed."""
+
+    name = "jsonl"
+    extensions = (".jsonl", ".ndjson")
+
+    def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
+        """Byte ranges of about ``part_bytes``; one part for a compressed or small file."""
+        if compression_of(path) is not None or size <= part_bytes or part_bytes <= 0:
+            return [FilePart(path)]
+        count = -(-size // part_bytes)
+        step = -(-size // count)
+        starts = range(0, size, step)
+        return [FilePart(path, s, s + step if s + step < size else None) for s in starts]
+
+    def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
+        """The rows of ``part`` in batches of at most ``options.batch_rows``."""
+        if options.batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, got {options.batch_rows}")
+        schema = target_schema(options)
+        return _PartReader(part, options, schema, errors).batches()
+
+
+class _PartReader:
+    """Reads one part. The good path is a bare loop: ``orjson.loads`` per line, no bookkeeping.
+
+    Line numbers come from counts (rows parsed + lines set aside); newlines before the part
+    are counted only when the first bad record needs them. Byte offsets come from ``tell()``.
+    """
+
+    def __init__(self, part: FilePart, options: ReadOptions, schema, errors: ErrorPolicy) -> None:
+        self.path = part.path
+        self.part = part
+        self.options = options
+        self.schema = schema
+        self.errors = errors
+        self._lines_before: int | None = None  # newlines in the file before the part's first line
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _open(self) -> tuple[io.BufferedReader | None, int]:
+        """A buffered stream over exactly the lines the part owns, and its first byte offset."""
+        part = self.part
+        if compression_of(self.path) is not None:
+            if part.start != 0:  # a compressed file is one part; its end is the end of the file
+                raise ValueError(f"{self.path} is compressed and cannot be read from byte {part.start}")
+            window = _Window(open_stream(self.path), 0, None, self.path)
+            first = 0
+        else:
+            raw = open_input(self.path)
+            try:
+                first = 0 if part.start <= 0 else _next_line_start(raw, part.start - 1, self.path)
+                stop = None if part.end is None else _next_line_start(raw, part.end - 1, self.path)
+                if first is None or (stop is not None and first >= stop):
+                    raw.close()
+                    return None, 0
+                _seek(raw, first, self.path)
+            except BaseException:
+                raw.close()
+                raise
+            window = _Window(raw, first, stop, self.path)
+        buf = io.BufferedReader(window, READ_BUFFER_BYTES)
+        if first == 0 and buf.peek(len(BOM))[: len(BOM)] == BOM:
+            buf.read(len(BOM))
+            first = len(BOM)
+        return buf, first
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[Batch]:
+        buf, first = self._open()
+        if buf is None:
+            return
+        with buf:
+            if self.schema is None:
+                yield from self._fast(buf)
+            else:
+                yield from self._tracked(buf, first)
+
+    def _fast(self, buf: io.BufferedReader) -> Iterator[Batch]:
+        """No declared schema: rows are kept as parsed dicts (projected when asked).
+
+        The cyclic garbage collector is paused while a batch is parsed (never across a
+        ``yield``, so no other code runs paused): the parser makes thousands of containers per
+        batch, none garbage and none in a cycle, and letting the collector chase them costs
+        ~15% of the read.
+        """
+        loads = orjson.loads
+        batch_rows = self.options.batch_rows
+        columns = self.options.columns
+        lines = iter(buf)
+        done = 0  # lines of this part before `rows`: earlier batches and set-aside lines
+        more = True
+        while more:
+            rows: list[dict] = []
+            append = rows.append
+            more = False
+            paused = gc.isenabled()
+            if paused:
+                gc.disable()
+            try:
+                for line in lines:
+                    try:
+                        row = loads(line)
+                    except _JSONDecodeError as exc:
+                        done += 1
+                        if line.strip():
+                            reason = _why_not_json(line, exc)
+                            self._bad(line, done + len(rows), buf.tell() - len(line), reason)
+                        continue
+                    if type(row) is not dict:
+                        done += 1
+                        self._bad(line, done + len(rows), buf.tell() - len(line), _not_an_object(row))
+                        continue
+                    append(row)
+                    if len(rows) >= batch_rows:
+                        more = True
+                        break
+            finally:
+                if paused:
+                    gc.enable()
+            if rows:
+                done += len(rows)
+                yield Batch.from_rows(rows if columns is None else project(rows, columns))
+
+    def _tracked(self, buf: io.BufferedReader, first: int) -> Iterator[Batch]:
+        """A declared schema: remember each row's line and offset for rows that do not fit."""
+        loads = orjson.loads
+        batch_rows = self.options.batch_rows
+        pos = first
+        index = 0  # 1-based number of the line within the part
+        rows: list[dict] = []
+        where: list[tuple[int, int]] = []  # (line index in the part, byte offset) per row
+        for line in buf:
+            offset = pos
+            pos += len(line)
+            index += 1
+            try:
+                row = loads(line)
+            except _JSONDecodeError as exc:
+                if line.strip():
+                    self._bad(line, index, offset, _why_not_json(line, exc))
+                continue
+            if type(row) is not dict:
+                self._bad(line, index, offset, _not_an_object(row))
+                continue
+            rows.append(row)
+            where.append((index, offset))
+            if len(rows) >= batch_rows:
+                batch = self._to_arrow(rows, where)
+                if batch is not None:
+                    yield batch
+                rows, where = [], []
+        if rows:
+            batch = self._to_arrow(rows, where)
+            if batch is not None:
+                yield batch
+
+    def _to_arrow(self, rows: list[dict], where: list[tuple[int, int]]) -> Batch | None:
+        def locate(i: int) -> tuple[str, int, int]:
+            index, offset = where[i]
+            return self.path, self._line_number(index), offset
+
+        return rows_to_batch(rows, self.options, self.schema, self.errors, locate)
+
+    # -- bad lines -------------------------------------------------------------------------
+
+    def _bad(self, line: bytes, index: int, offset: int, reason: str) -> None:
+        """Report the ``index``-th line of the part (1-based), which starts at byte ``offset``."""
+        raw = line.rstrip(b"\r\n")[:RAW_SNIPPET_BYTES]
+        self.errors.handle(BadRecord(self.path, self._line_number(index), offset, reason, raw))
+
+    def _line_number(self, index: int) -> int:
+        if self._lines_before is None:
+            self._lines_before = _count_newlines(self.path, self.part.start)
+        return self._lines_before + index
+
+
+def _why_not_json(line: bytes, exc: Exception) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"invalid UTF-8 (byte 0x{line[bad.start]:02x} at column {bad.start + 1})"
+    return f"not valid JSON: {exc}"
+
+
+def _not_an_object(value: object) -> str:
+    return f"not a JSON object (got {json_type_name(value)})"
+
+
+class _Window(io.RawIOBase):
+    """Bytes ``[pos, stop)`` of a stream already positioned at ``pos``; ``tell()`` is absolute."""
+
+    def __init__(self, src: BinaryIO, pos: int, stop: int | None, path: str) -> None:
+        self._src = src
+        self._pos = pos
+        self._stop = stop
+        self._path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = len(b)
+        if self._stop is not None:
+            n = min(n, self._stop - self._pos)
+            if n <= 0:
+                return 0
+        data = _read(self._src, n, self._path)
+        k = len(data)
+        b[:k] = data
+        self._pos += k
+        return k
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self._src.close()
+        super().close()
+
+
+def _read(src: BinaryIO, n: int, path: str) -> bytes:
+    try:
+        return src.read(n)
+    except DataFileError:
+        raise
+    except OSError as exc:
+        raise DataFileError(f"cannot read {path}: {exc}") from exc
+
+
+def _seek(src: BinaryIO, pos: int, path: str) -> None:
+    try:
+        src.seek(pos)
+    except OSError as exc:
+        raise DataFileError(f"cannot seek to byte {pos} of {path}: {exc}") from exc
+
+
+def _next_line_start(src: BinaryIO, pos: int, path: str) -> int | None:
+    """The offset just past the first ``\\n`` at or after ``pos``; None if there is none."""
+    _seek(src, pos, path)
+    while data := _read(src, SCAN_BYTES, path):
+        i = data.find(b"\n")
+        if i >= 0:
+            return pos + i + 1
+        pos += len(data)
+    return None
+
+
+def _count_newlines(path: str, start: int) -> int:
+    """Newlines in the uncompressed file before the first line starting at or after ``start``."""
+    if start <= 0:
+        return 0
+    count = 0
+    with open_input(path) as src:
+        remaining = _next_line_start(src, start - 1, path)
+        _seek(src, 0, path)
+        while remaining and (data := _read(src, min(remaining, 8 << 20), path)):
+            count += data.count(b"\n")
+            remaining -= len(data)
+    return count

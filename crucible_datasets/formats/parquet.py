@@ -1,0 +1,177 @@
+"""Parquet: streamed a row group at a time; parts are runs of consecutive row groups.
+
+A :class:`FilePart` of a Parquet file counts row groups, not bytes: ``FilePart(path, 2, 5)``
+is row groups 2, 3 and 4. Only the footer and the row groups being read are ever in memory.
+The row count and schema come from the footer without reading any data.
+
+A declared schema casts each batch; rows that cannot be cast are bad records whose ``line``
+is the 1-based row number in the file. A column asked for but missing from the file comes
+back as nulls (files of one dataset drift).
+
+>>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq
+>>> path = os.path.join(tempfile.mkdtemp(), "a.parquet")
+>>> pq.write_table(pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]}), path, row_group_size=2)
+>>> fmt = ParquetFormat()
+>>> fmt.num_rows(path), [p.end for p in fmt.parts(path, os.path.getsize(path), part_bytes=1)]
+(3, [1, 2])
+>>> [b.rows for b in fmt.read(FilePart(path, 1, 2), ReadOptions(columns=("b",)), ErrorPolicy())]
+[[{'b': 'z'}]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from crucible_datasets import schema as schemas
+from crucible_datasets.batch import Batch
+from crucible_datasets.errors import BadRecord, DataFileError, ErrorPolicy
+from crucible_datasets.formats._common import CAST_ERRORS, raw_of_row, target_schema
+from crucible_datasets.formats.base import FilePart, Format, ReadOptions
+from crucible_datasets.storage.filesystem import open_input
+
+_READ_ERRORS = (pa.ArrowException, OSError, EOFError)
+
+
+class ParquetFormat(Format):
+    """Apache Parquet (``.parquet``)."""
+
+    name = "parquet"
+    extensions = (".parquet",)
+
+    def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
+        """Runs of consecutive row groups holding about ``part_bytes`` of compressed data."""
+        metadata = self._metadata(path)
+        count = metadata.num_row_groups
+        if count == 0:
+            return [FilePart(path, 0, 0)]
+        parts, start, acc = [], 0, 0
+        for i in range(count):
+            group = metadata.row_group(i)
+            acc += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+            if acc >= part_bytes and i + 1 < count:
+                parts.append(FilePart(path, start, i + 1))
+                start, acc = i + 1, 0
+        parts.append(FilePart(path, start, count))
+        return parts
+
+    def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
+        """The rows of row groups ``[part.start, part.end)`` in batches of ``options.batch_rows``."""
+        if options.batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, got {options.batch_rows}")
+        return self._read(part, options, target_schema(options), errors)
+
+    def num_rows(self, path: str) -> int:
+        return self._metadata(path).num_rows
+
+    def stored_schema(self, path: str) -> pa.Schema:
+        with _open(path) as pf:
+            return _guard(path, lambda: pf.schema_arrow)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _metadata(self, path: str) -> pq.FileMetaData:
+        with _open(path) as pf:
+            return pf.metadata
+
+    def _read(self, part: FilePart, options: ReadOptions, schema, errors: ErrorPolicy) -> Iterator[Batch]:
+        path = part.path
+        with _open(path) as pf:
+            metadata = pf.metadata
+            end = metadata.num_row_groups if part.end is None else min(part.end, metadata.num_row_groups)
+            groups = list(range(max(0, part.start), end))
+            if not groups:
+                return
+            row = sum(metadata.row_group(i).num_rows for i in range(groups[0]))  # rows before the part
+            stored = pf.schema_arrow
+            wanted = list(schema.names) if schema is not None else options.columns
+            present = None if wanted is None else [c for c in wanted if stored.get_field_index(c) >= 0]
+            batches = _guard(
+                path,
+                lambda: pf.iter_batches(batch_size=options.batch_rows, row_groups=groups, columns=present),
+            )
+            while True:
+                batch = _guard(path, lambda: next(batches, None))
+                if batch is None:
+                    return
+                first_row, row = row, row + batch.num_rows
+                if schema is not None:
+                    batch = _cast(batch, schema, path, first_row, errors)
+                    if batch is None:
+                        continue
+                elif wanted is not None and len(present) != len(wanted):
+                    batch = _with_nulls(batch, wanted)
+                yield Batch.from_arrow(batch)
+
+
+class _open:
+    """``ParquetFile`` over :func:`open_input` (remote paths work); errors name the file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.raw = open_input(path)
+        try:
+            self.file = pq.ParquetFile(self.raw, pre_buffer=False)
+        except _READ_ERRORS as exc:
+            self.raw.close()
+            raise DataFileError(f"cannot read {path}: not a valid Parquet file ({exc})") from exc
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def __enter__(self) -> pq.ParquetFile:
+        return self.file
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.file.close()
+        finally:
+            self.raw.close()
+
+
+def _guard(path: str, fn):
+    try:
+        return fn()
+    except DataFileError:
+        raise
+    except _READ_ERRORS as exc:
+        raise DataFileError(f"cannot read {path}: corrupt or truncated Parquet data ({exc})") from exc
+
+
+def _with_nulls(batch: pa.RecordBatch, columns) -> pa.RecordBatch:
+    """``batch`` with ``columns`` in order; the ones it lacks as all-null columns."""
+    arrays, fields = [], []
+    for name in columns:
+        i = batch.schema.get_field_index(name)
+        if i >= 0:
+            arrays.append(batch.column(i))
+            fields.append(batch.schema.field(i))
+        else:
+            arrays.append(pa.nulls(batch.num_rows))
+            fields.append(pa.field(name, pa.null()))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _cast(
+    batch: pa.RecordBatch, schema: pa.Schema, path: str, first_row: int, errors: ErrorPolicy
+) -> pa.RecordBatch | None:
+    """``batch`` cast to ``schema``; rows that do not fit go to ``errors`` (row numbers 1-based)."""
+    try:
+        return schemas.cast(batch, schema)
+    except CAST_ERRORS:
+        pass
+    keep = []
+    for i in range(batch.num_rows):
+        one = batch.slice(i, 1)
+        try:
+            schemas.cast(one, schema)
+        except CAST_ERRORS as exc:
+            reason = f"does not fit the declared schema: {exc}"
+            errors.handle(BadRecord(path, first_row + i + 1, None, reason, raw_of_row(one.to_pylist()[0])))
+        else:
+            keep.append(i)
+    if not keep:
+        return None
+    return schemas.cast(batch.take(pa.array(keep, pa.int64())), schema)

@@ -1,0 +1,145 @@
+"""Parquet: row-group parts, projection, declared schemas, damaged files, bounded streaming."""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from crucible_datasets.errors import BadRecordError, DataFileError, ErrorPolicy
+from crucible_datasets.formats import FilePart, ReadOptions, format_for_path
+from crucible_datasets.formats.parquet import ParquetFormat
+
+FMT = ParquetFormat()
+
+
+def write(path, table, row_group_size):
+    pq.write_table(table, str(path), row_group_size=row_group_size)
+    return str(path)
+
+
+def table_of(n):
+    return pa.table({"i": pa.array(range(n), pa.int64()), "s": [f"row {i}" for i in range(n)]})
+
+
+def read(part, options=None, errors=None):
+    return list(FMT.read(part, options or ReadOptions(), errors or ErrorPolicy()))
+
+
+def rows_of(batches):
+    return [r for b in batches for r in b.rows]
+
+
+def test_parts_are_runs_of_row_groups_and_split_reads_equal_the_whole(tmp_path):
+    path = write(tmp_path / "a.parquet", table_of(1000), 70)
+    size = os.path.getsize(path)
+    whole = rows_of(read(FilePart(path)))
+    assert [r["i"] for r in whole] == list(range(1000))
+    for part_bytes in (1, 500, 2000, size, 10 * size):
+        parts = FMT.parts(path, size, part_bytes)
+        assert parts[0].start == 0 and parts[-1].end == 15
+        assert all(a.end == b.start for a, b in zip(parts, parts[1:], strict=False))
+        assert rows_of(b for p in parts for b in read(p)) == whole
+    assert len(FMT.parts(path, size, 1)) == 15
+    assert FMT.parts(path, size, 10 * size) == [FilePart(path, 0, 15)]
+
+
+def test_batches_respect_batch_rows_and_stay_arrow(tmp_path):
+    path = write(tmp_path / "a.parquet", table_of(100), 30)
+    batches = read(FilePart(path, 1, 3), ReadOptions(batch_rows=7))
+    assert all(b.has_arrow and len(b) <= 7 for b in batches)
+    assert [r["i"] for r in rows_of(batches)] == list(range(30, 90))
+
+
+def test_footer_gives_num_rows_and_schema(tmp_path):
+    table = table_of(42)
+    path = write(tmp_path / "a.parquet", table, 10)
+    assert FMT.num_rows(path) == 42
+    assert FMT.stored_schema(path).equals(table.schema)
+
+
+def test_projection_in_asked_order_and_missing_columns_as_nulls(tmp_path):
+    path = write(tmp_path / "a.parquet", table_of(5), 2)
+    batches = read(FilePart(path), ReadOptions(columns=("s",)))
+    assert batches[0].arrow.schema.names == ["s"]
+    rows = rows_of(read(FilePart(path), ReadOptions(columns=("s", "nope", "i"))))
+    assert rows[3] == {"s": "row 3", "nope": None, "i": 3}
+
+
+def test_declared_schema_casts_and_rows_that_do_not_fit_are_bad(tmp_path):
+    table = pa.table({"n": ["1", "2", "x", "4", "y"], "t": list("abcde")})
+    path = write(tmp_path / "typed.parquet", table, 2)
+    schema = pa.schema([("n", pa.int32()), ("t", pa.string())])
+    errors_path = tmp_path / "errors"
+    errors = ErrorPolicy("dead_letter", str(errors_path))
+    batches = list(FMT.read(FilePart(path, 1, 3), ReadOptions(schema=schema), errors))
+    errors.close()
+    assert all(b.arrow.schema == schema for b in batches)
+    assert rows_of(batches) == [{"n": 4, "t": "d"}]
+    letters = [orjson.loads(line) for f in errors_path.iterdir() for line in f.read_bytes().splitlines()]
+    assert [(d["line"], d["offset"]) for d in letters] == [(3, None), (5, None)]  # 1-based row numbers
+    assert letters[0]["raw"] == '{"n":"x","t":"c"}' and "declared schema" in letters[0]["reason"]
+    with pytest.raises(BadRecordError, match=r"typed.parquet, line 3: does not fit the declared schema"):
+        read(FilePart(path), ReadOptions(schema=schema))
+
+
+def test_declared_schema_adds_missing_columns(tmp_path):
+    path = write(tmp_path / "a.parquet", table_of(3), 2)
+    schema = pa.schema([("i", pa.float64()), ("extra", pa.string())])
+    rows = rows_of(read(FilePart(path), ReadOptions(schema=schema)))
+    assert rows == [{"i": 0.0, "extra": None}, {"i": 1.0, "extra": None}, {"i": 2.0, "extra": None}]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not parquet", "empty", "corrupt pages"])
+def test_damaged_file_raises_data_file_error_naming_it(tmp_path, damage):
+    good = write(tmp_path / "good.parquet", table_of(2000), 500)
+    data = open(good, "rb").read()
+    if damage == "truncated":
+        data = data[: len(data) - 100]
+    elif damage == "not parquet":
+        data = b"PAR1 this is not a parquet file at all" * 10
+    elif damage == "empty":
+        data = b""
+    else:  # keep the footer, scramble the column data
+        data = data[:4] + bytes(b ^ 0xA5 for b in data[4 : len(data) // 2]) + data[len(data) // 2 :]
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(data)
+    with pytest.raises(DataFileError, match="broken.parquet"):
+        size = os.path.getsize(path)
+        for part in FMT.parts(str(path), size, 1):
+            read(part)
+
+
+def test_streams_one_row_group_at_a_time(tmp_path):
+    """Peak Arrow memory stays near one row group, far below the file's decoded size."""
+    n, group = 200_000, 10_000
+    payload = pa.array([("x" * 200) + str(i) for i in range(n)])
+    table = pa.table({"i": pa.array(range(n), pa.int64()), "payload": payload})
+    path = write(tmp_path / "big.parquet", table, group)
+    decoded = table.nbytes
+    del table, payload
+    pool = pa.default_memory_pool()
+    base = pool.bytes_allocated()
+    peak = 0
+    rows = 0
+    for batch in FMT.read(FilePart(path), ReadOptions(batch_rows=4096), ErrorPolicy()):
+        rows += len(batch)
+        peak = max(peak, pool.bytes_allocated() - base)
+        del batch
+    assert rows == n
+    assert peak < decoded / 5, (peak, decoded)
+
+
+def test_file_without_row_groups(tmp_path):
+    path = write(tmp_path / "empty.parquet", table_of(0), 10)
+    size = os.path.getsize(path)
+    assert FMT.num_rows(path) == 0
+    assert [b for p in FMT.parts(path, size, 1) for b in read(p)] == []
+
+
+def test_found_by_extension():
+    assert format_for_path("x/train-0001.parquet") is format_for_path("y.PARQUET")
+    assert format_for_path("y.parquet").name == "parquet"
