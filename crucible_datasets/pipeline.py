@@ -25,6 +25,7 @@ from crucible_datasets.batch import Batch
 from crucible_datasets.counts import RunCounts
 from crucible_datasets.errors import ErrorPolicy
 from crucible_datasets.formats.base import FilePart
+from crucible_datasets.progress import Progress
 from crucible_datasets.sources import DEFAULT_PART_BYTES, FileSource, TableSource
 from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
 
@@ -48,6 +49,7 @@ class Tally:
     files: set = field(default_factory=set)
     stages: list[StageCounter] = field(default_factory=list)
     errors: ErrorPolicy | None = None
+    progress: Progress | None = None
 
     def counts(self, rows_written: int) -> RunCounts:
         return RunCounts(
@@ -88,7 +90,7 @@ class Pipeline:
         if num_shards < 1:
             raise ValueError(f"num_shards must be at least 1, got {num_shards}")
         total = self.source.total_bytes()
-        parts = self.source.parts(max(1, math.ceil(total / num_shards)) if total else DEFAULT_PART_BYTES)
+        parts = self.source.parts(min(DEFAULT_PART_BYTES, max(1, math.ceil(total / num_shards))))
         if self.whole_stream or not parts:
             return [ShardTask(0, tuple(parts), tuple(range(num_shards)))]
         if len(parts) >= num_shards:
@@ -104,11 +106,16 @@ class Pipeline:
         return apply_stages(self._read(parts, tally), self.stages, tally.stages)
 
     def _read(self, parts: Sequence[FilePart], tally: Tally) -> Iterator[Batch]:
+        progress = tally.progress
         for part in parts:
             tally.files.add(part.path)
             for batch in self.source.read(part, tally.errors):
                 tally.rows_read += len(batch)
+                if progress is not None:
+                    progress.advance(rows=len(batch))
                 yield batch
+            if progress is not None:
+                progress.advance(nbytes=part.nbytes or 0)
 
 
 def _split_evenly(items: list, n: int) -> list[list]:

@@ -9,7 +9,7 @@ file returns every record of the file exactly once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pyarrow as pa
@@ -28,6 +28,7 @@ class FilePart:
     path: str
     start: int = 0
     end: int | None = None
+    nbytes: int | None = field(default=None, compare=False)  # input bytes it covers, for progress
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Format:
 
     def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
         """Split ``path`` (``size`` bytes) into parts of about ``part_bytes``; default: one part."""
-        return [FilePart(path)]
+        return [FilePart(path, nbytes=size)]
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """Yield the records of ``part`` as batches of at most ``options.batch_rows`` rows.

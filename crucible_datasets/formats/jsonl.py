@@ -54,11 +54,14 @@ class JsonlFormat(Format):
     def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
         """Byte ranges of about ``part_bytes``; one part for a compressed or small file."""
         if compression_of(path) is not None or size <= part_bytes or part_bytes <= 0:
-            return [FilePart(path)]
+            return [FilePart(path, nbytes=size)]
         count = -(-size // part_bytes)
         step = -(-size // count)
         starts = range(0, size, step)
-        return [FilePart(path, s, s + step if s + step < size else None) for s in starts]
+        return [
+            FilePart(path, s, s + step if s + step < size else None, nbytes=min(step, size - s))
+            for s in starts
+        ]
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """The rows of ``part`` in batches of at most ``options.batch_rows``."""

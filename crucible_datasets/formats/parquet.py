@@ -52,9 +52,9 @@ class ParquetFormat(Format):
             group = metadata.row_group(i)
             acc += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
             if acc >= part_bytes and i + 1 < count:
-                parts.append(FilePart(path, start, i + 1))
+                parts.append(FilePart(path, start, i + 1, nbytes=acc))
                 start, acc = i + 1, 0
-        parts.append(FilePart(path, start, count))
+        parts.append(FilePart(path, start, count, nbytes=acc))
         return parts
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:

@@ -47,16 +47,13 @@ def write(
     """Run ``pipeline`` in this process and write its rows through ``sink``."""
     started = time.monotonic()
     tasks = pipeline.plan_tasks(num_shards or pipeline.default_num_shards())
-    bar = Progress(pipeline.source.total_bytes(), "writing", enabled=progress)
-    tally = Tally()
+    tally = Tally(progress=Progress(pipeline.source.total_bytes(), "writing", enabled=progress))
     results: list[TaskResult] = []
     try:
         for task in tasks:
-            before = tally.rows_read
             results.extend(write_task(pipeline, task, sink, tally))
-            bar.advance(sum(_part_bytes(p) for p in task.parts), tally.rows_read - before)
     finally:
-        bar.close()
+        tally.progress.close()
         if tally.errors is not None:
             tally.errors.close()
     rows_written = sum(r.rows for r in results)
@@ -69,10 +66,3 @@ def write(
     summary.wall_seconds = time.monotonic() - started
     return summary
 
-
-def _part_bytes(part) -> int:
-    from crucible_datasets.storage import filesystem
-
-    if part.end is not None and not part.path.endswith(".parquet"):
-        return part.end - part.start
-    return filesystem.size(part.path) if part.start == 0 else 0
