@@ -99,7 +99,10 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
         options=beam_flags,
     )
     print(f"crucible run {args.pipeline}: {args.input} -> {args.output}")
-    print(summary)
+    if summary is None:
+        print(f"the {args.runner} job was built and handed over; it writes its summary to the output's manifest.json")
+    else:
+        print(summary)
     return 0
 
 
