@@ -13,7 +13,8 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/crucible run openthoughts --sample --output demo-output
+	$(VENV)/bin/crucible run openthoughts --sample --output demo-output --min-difficulty 3 --num-shards 2 \
+		--runner direct --direct_num_workers=2 --direct_running_mode=multi_processing
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check crucible_datasets tests bench
