@@ -7,7 +7,9 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-GSM8K = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "gsm8k"))
+from tests.data_paths import GSM8K_DIR
+
+GSM8K = GSM8K_DIR
 
 
 def crucible(*args, check=True):

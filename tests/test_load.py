@@ -4,46 +4,12 @@ import os
 import shutil
 
 import pyarrow as pa
-import pyarrow.json as pajson
-import pyarrow.parquet as pq
 import pytest
 
 import crucible_datasets as cd
+from tests.data_paths import GSM8K_DIR
 
-GSM8K = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "gsm8k")
-GSM8K = os.path.abspath(os.environ.get("GSM8K_DIR", GSM8K))
-README = """---
-license: mit
-configs:
-- config_name: main
-  data_files:
-  - split: train
-    path: main/train-*
-  - split: test
-    path: main/test-*
-- config_name: socratic
-  data_files:
-  - split: test
-    path: socratic/test-*
----
-# gsm8k
-"""
-
-
-@pytest.fixture(scope="module")
-def gsm8k_repo(tmp_path_factory):
-    """GSM8K in the openai/gsm8k Hub layout: README configs main and socratic, Parquet shards."""
-    root = tmp_path_factory.mktemp("gsm8k_repo")
-    (root / "README.md").write_text(README)
-    for config, split, name in [
-        ("main", "train", "train"),
-        ("main", "test", "test"),
-        ("socratic", "test", "test_socratic"),
-    ]:
-        table = pajson.read_json(os.path.join(GSM8K, f"{name}.jsonl"))
-        os.makedirs(root / config, exist_ok=True)
-        pq.write_table(table, root / config / f"{split}-00000-of-00001.parquet")
-    return str(root)
+GSM8K = GSM8K_DIR
 
 
 def test_gsm8k_single_file_is_train():

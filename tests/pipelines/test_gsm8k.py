@@ -4,8 +4,9 @@ import os
 
 import crucible_datasets as cd
 from crucible_datasets.pipelines.gsm8k import Gsm8kAnswers, parse_answer
+from tests.data_paths import GSM8K_DIR
 
-GSM8K = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "gsm8k"))
+GSM8K = GSM8K_DIR
 
 
 def test_parse_answer():

@@ -1,4 +1,4 @@
-"""The repos the test Hub serves, built once per session from /work/shared/data/gsm8k.
+"""The repos the test Hub serves, built once per session from shared/data/gsm8k.
 
 - ``openai/gsm8k``: the real layout: README.md with YAML ``configs:`` ``main`` (train:
   ``main/train-*``, test: ``main/test-*``) and ``socratic`` (test: ``socratic/test-*``),
@@ -22,7 +22,8 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-GSM8K_DIR = "/work/shared/data/gsm8k"
+from tests.data_paths import GSM8K_DIR
+
 PRIVATE_TOKEN = "hf_crucibleTestSecret0123456789abcdef"
 LARGE_ROWS = 128_000
 LARGE_ROW_GROUP = 1_280
@@ -32,6 +33,18 @@ GSM8K_README = """---
 license: mit
 language:
 - en
+dataset_info:
+- config_name: main
+  features:
+  - name: question
+    dtype: string
+  - name: answer
+    dtype: string
+  splits:
+  - name: train
+    num_examples: 7473
+  - name: test
+    num_examples: 1319
 configs:
 - config_name: main
   data_files:

@@ -8,7 +8,6 @@ import shutil
 import tempfile
 import textwrap
 
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -23,8 +22,9 @@ from crucible_datasets.storage.discovery import (
     infer_layout,
     resolve,
 )
+from tests.data_paths import GSM8K_DIR
 
-GSM8K = "/work/shared/data/gsm8k"
+GSM8K = GSM8K_DIR
 
 
 def make(root, *paths: str, content: str = '{"a": 1}\n') -> None:
@@ -243,52 +243,8 @@ def test_infer_layout_never_touches_storage_and_joins_urls():
 
 # --- README configs ---
 
-GSM8K_CONFIGS = """
-    pretty_name: Grade School Math 8K
-    dataset_info:
-    - config_name: main
-      features:
-      - name: question
-        dtype: string
-      - name: answer
-        dtype: string
-      splits:
-      - name: train
-        num_examples: 7473
-      - name: test
-        num_examples: 1319
-    configs:
-    - config_name: main
-      data_files:
-      - split: train
-        path: main/train-*
-      - split: test
-        path: main/test-*
-    - config_name: socratic
-      data_files:
-      - split: test
-        path: socratic/test-*
-"""
-
-
-@pytest.fixture(scope="module")
-def gsm8k_hub_repo(tmp_path_factory):
-    """The openai/gsm8k repo layout: README configs + Parquet shards made from the real JSONL."""
-    repo = tmp_path_factory.mktemp("gsm8k_hub")
-    readme(repo, GSM8K_CONFIGS)
-    for source, target in [
-        ("train.jsonl", "main/train-00000-of-00001.parquet"),
-        ("test.jsonl", "main/test-00000-of-00001.parquet"),
-        ("test_socratic.jsonl", "socratic/test-00000-of-00001.parquet"),
-    ]:
-        os.makedirs(repo / os.path.dirname(target), exist_ok=True)
-        pq.write_table(pajson.read_json(os.path.join(GSM8K, source)), str(repo / target))
-    shutil.copy(os.path.join(GSM8K, "LICENSE"), repo / "LICENSE")
-    return repo
-
-
-def test_gsm8k_hub_style_repo(gsm8k_hub_repo):
-    layout = resolve(str(gsm8k_hub_repo))
+def test_gsm8k_hub_style_repo(gsm8k_repo):
+    layout = resolve(str(gsm8k_repo))
     assert list(layout.configs) == ["main", "socratic"]
     assert rel_splits(layout, "main") == {
         "train": ["main/train-00000-of-00001.parquet"],
@@ -305,22 +261,22 @@ def test_gsm8k_hub_style_repo(gsm8k_hub_repo):
     assert pq.ParquetFile(layout.files("socratic", "test")[0]).metadata.num_rows == 1319
 
 
-def test_gsm8k_hub_style_repo_needs_a_config_name(gsm8k_hub_repo):
-    layout = resolve(str(gsm8k_hub_repo))
+def test_gsm8k_hub_style_repo_needs_a_config_name(gsm8k_repo):
+    layout = resolve(str(gsm8k_repo))
     with pytest.raises(LayoutError, match="pick a config among: main, socratic"):
         layout.config(None)
     with pytest.raises(LayoutError) as info:
         layout.files("socratic", "train")
     assert str(info.value) == (
-        f"split 'train' not found in config 'socratic' of {gsm8k_hub_repo}; available splits: test"
+        f"split 'train' not found in config 'socratic' of {gsm8k_repo}; available splits: test"
     )
     with pytest.raises(LayoutError, match="config 'Main' not found .*available configs: main, socratic"):
         layout.files("Main", "train")
 
 
-def test_gsm8k_hub_style_repo_without_readme_falls_back_to_file_names(gsm8k_hub_repo, tmp_path):
+def test_gsm8k_hub_style_repo_without_readme_falls_back_to_file_names(gsm8k_repo, tmp_path):
     copy = tmp_path / "copy"
-    shutil.copytree(gsm8k_hub_repo, copy)
+    shutil.copytree(gsm8k_repo, copy)
     os.remove(copy / "README.md")
     assert rel_splits(resolve(str(copy))) == {
         "train": ["main/train-00000-of-00001.parquet"],
