@@ -73,8 +73,8 @@ class _Compiler:
         if isinstance(node, ast.BoolOp):
             parts = [self.row(v) for v in node.values]
             if isinstance(node.op, ast.And):
-                return lambda r: _and([p(r) for p in parts])
-            return lambda r: _or([p(r) for p in parts])
+                return _all_of(parts)
+            return _any_of(parts)
         if isinstance(node, ast.UnaryOp):
             inner = self.row(node.operand)
             if isinstance(node.op, ast.Not):
@@ -87,7 +87,8 @@ class _Compiler:
                 raise self.fail(f"operator {type(node.op).__name__} is not allowed")
             fn = _ARITH[type(node.op)][0]
             left, right = self.row(node.left), self.row(node.right)
-            return lambda r: _null_safe(fn, left(r), right(r))
+            safe = _null_safe(fn)
+            return lambda r: safe(left(r), right(r))
         if isinstance(node, ast.Compare):
             return self._compare_row(node)
         if isinstance(node, ast.Call):
@@ -130,20 +131,29 @@ class _Compiler:
                 steps.append((lambda a, b, n=negate: (a is None) != n, right))
             elif type(op) in _COMPARE:
                 fn = _COMPARE[type(op)][0]
-                steps.append((lambda a, b, f=fn: _null_safe(f, a, b), right))
+                steps.append((_null_safe(fn), right))
             else:
                 raise self.fail(f"operator {type(op).__name__} is not allowed")
 
-        def compare(r: dict) -> object:
-            a = left(r)
-            result: object = True
+        if len(steps) == 1:
+            (fn, right), (name, value) = steps[0], _column_and_constant(node)
+            if name is not None:  # the common case, `column OP constant`: one dict lookup, one call
+                return lambda r: fn(r.get(name), value)
+            return lambda r: fn(left(r), right(r))
+
+        def chained(r: dict) -> object:
+            a, outcome = left(r), True
             for fn, right_fn in steps:
                 b = right_fn(r)
-                result = _and([result, fn(a, b)])
+                result = fn(a, b)
+                if result is False:
+                    return False
+                if result is None:
+                    outcome = None
                 a = b
-            return result
+            return outcome
 
-        return compare
+        return chained
 
     def arrow(self, node: ast.AST) -> pc.Expression:  # noqa: C901 - one branch per grammar rule
         if isinstance(node, ast.Expression):
@@ -189,25 +199,57 @@ class _Compiler:
         raise self.fail(f"{type(node).__name__} is not allowed")
 
 
-def _null_safe(fn: Callable, a: object, b: object) -> object:
-    if a is None or b is None:
-        return None
-    try:
-        return fn(a, b)
-    except TypeError:
-        return None
+def _null_safe(fn: Callable[[object, object], object]) -> Callable[[object, object], object]:
+    """``fn`` with SQL nulls: None when an operand is None or the types do not compare."""
+
+    def safe(a: object, b: object) -> object:
+        if a is None or b is None:
+            return None
+        try:
+            return fn(a, b)
+        except TypeError:
+            return None
+
+    return safe
 
 
-def _and(values: list) -> object:
-    if any(v is False or (v is not None and not v) for v in values):
-        return False
-    return None if any(v is None for v in values) else True
+def _all_of(parts: list[RowFn]) -> RowFn:
+    """Kleene AND, stopping at the first false operand."""
+
+    def all_of(r: dict) -> object:
+        outcome: object = True
+        for part in parts:
+            value = part(r)
+            if value is None:
+                outcome = None
+            elif not value:
+                return False
+        return outcome
+
+    return all_of
 
 
-def _or(values: list) -> object:
-    if any(v is not None and v for v in values):
-        return True
-    return None if any(v is None for v in values) else False
+def _any_of(parts: list[RowFn]) -> RowFn:
+    """Kleene OR, stopping at the first true operand."""
+
+    def any_of(r: dict) -> object:
+        outcome: object = False
+        for part in parts:
+            value = part(r)
+            if value is None:
+                outcome = None
+            elif value:
+                return True
+        return outcome
+
+    return any_of
+
+
+def _column_and_constant(node: ast.Compare) -> tuple[str | None, object]:
+    """(column, constant) when ``node`` is ``column OP constant``, else (None, None)."""
+    if isinstance(node.left, ast.Name) and isinstance(node.comparators[0], ast.Constant):
+        return node.left.id, node.comparators[0].value
+    return None, None
 
 
 def compile_expression(text: str) -> tuple[RowFn, pc.Expression, set[str]]:
