@@ -26,7 +26,9 @@ from crucible_datasets.sinks.base import FileWriter, Sink
 from crucible_datasets.storage import filesystem as fs
 
 ROW_GROUP_ROWS = 100_000
-ROW_GROUP_BYTES = 64 * 1024 * 1024
+# A writer holds one row group in memory: 16 MiB keeps a write's memory flat from small inputs
+# to large ones, and lets a streaming reader (or a range request) fetch little at a time.
+ROW_GROUP_BYTES = 16 * 1024 * 1024
 
 
 class ParquetFileWriter(FileWriter):
