@@ -1,0 +1,495 @@
+"""The Beam job of ``runners/beam.py``: its ``DoFn``s, the graph (:func:`build`) and the run.
+
+Kept apart from ``runners/beam.py`` so that ``beam.write`` can start worker processes before
+this module (and Apache Beam) is imported. The design is described in ``runners/beam.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import logging
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+from crucible_datasets.batch import Batch
+from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS
+from crucible_datasets.pipeline import Pipeline, ShardTask, Tally
+from crucible_datasets.runners.beam import (
+    LOCAL_RUNNERS,
+    METRICS_NAMESPACE,
+    BeamPlan,
+    TaskReport,
+    local_workers,
+    merge_counts,
+    plan_beam,
+)
+from crucible_datasets.runners.local import write_task
+from crucible_datasets.sinks import Sink, WriteSummary
+from crucible_datasets.storage import filesystem as fs
+from crucible_datasets.transforms.base import StageCounter, apply_stages
+from crucible_datasets.transforms.stream import Dedupe, Shuffle, row_digest
+
+# --- DoFns ---------------------------------------------------------------------------------------
+
+
+class _ErrorCapture:
+    """Keeps the original exception of a failed task where the driver can re-raise it."""
+
+    def __init__(self, error_dir: str | None) -> None:
+        self.error_dir = error_dir
+
+    def save(self, exc: BaseException) -> None:
+        if self.error_dir is None or not isinstance(exc, Exception):
+            return
+        try:
+            data = pickle.dumps((type(exc), exc.args, _error_state(exc)))
+            path = os.path.join(self.error_dir, f"error-{uuid.uuid4().hex}.pkl")
+            with open(path + ".tmp", "wb") as f:
+                f.write(data)
+            os.replace(path + ".tmp", path)
+        except Exception:  # noqa: BLE001 - an unpicklable error: Beam's own message must do
+            pass
+
+
+def _error_state(exc: BaseException) -> dict:
+    state = dict(getattr(exc, "__dict__", {}))
+    for name in list(state):
+        try:
+            pickle.dumps(state[name])
+        except Exception:  # noqa: BLE001 - keep what pickles
+            del state[name]
+    return state
+
+
+def _rebuild_error(cls: type, args: tuple, state: dict) -> BaseException:
+    """The exception again, without calling its ``__init__`` (which may take other arguments)."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+class RunShardTask(beam.DoFn):
+    """Runs one :class:`ShardTask` like the local runner and emits its :class:`TaskReport`."""
+
+    def __init__(self, pipeline: Pipeline, sink: Sink, error_dir: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.sink = sink
+        self.capture = _ErrorCapture(error_dir)
+
+    def process(self, task: ShardTask) -> Iterator[TaskReport]:
+        tally = Tally()
+        try:
+            results = write_task(self.pipeline, task, self.sink, tally)
+        except Exception as exc:
+            self.capture.save(exc)
+            raise
+        finally:
+            if tally.errors is not None:
+                tally.errors.close()
+        yield TaskReport.from_tally(tally, results)
+
+
+class ReadRows(beam.DoFn):
+    """A read task of a distributed dedupe/shuffle: the stages before it, then keyed rows.
+
+    Emits, for dedupe, ``(digest, (position, row))`` so that the first row of each digest can be
+    chosen; for shuffle, ``(random 64-bit key, row)`` (the key from the run's salt and the
+    row's position).
+    Its :class:`TaskReport` goes to the ``"report"`` output.
+    """
+
+    def __init__(self, pipeline: Pipeline, split: int, salt: bytes, error_dir: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.split = split
+        self.salt = salt
+        self.capture = _ErrorCapture(error_dir)
+
+    def process(self, task: ShardTask) -> Iterator:
+        prefix = Pipeline(self.pipeline.source, self.pipeline.stages[: self.split])
+        stage = self.pipeline.stages[self.split]
+        tally = Tally()
+        emitted = 0
+        try:
+            for b, batch in enumerate(prefix.run_parts(task.parts, tally)):
+                for j, row in enumerate(batch.rows):
+                    position = (task.index, b, j)
+                    if isinstance(stage, Dedupe):
+                        yield row_digest(row, stage.key), (position, row)
+                    else:
+                        yield _random_key(self.salt, position), row
+                emitted += len(batch)
+        except Exception as exc:
+            self.capture.save(exc)
+            raise
+        finally:
+            if tally.errors is not None:
+                tally.errors.close()
+        report = TaskReport.from_tally(tally, [])
+        report.stages.append((self.split, emitted, 0))
+        yield beam.pvalue.TaggedOutput("report", report)
+
+
+def _random_key(salt: bytes, position: tuple[int, int, int]) -> int:
+    data = salt + b"%d.%d.%d" % position
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def _slot_of(key: object, num_slots: int) -> int:
+    if isinstance(key, int):
+        return key % num_slots
+    return zlib.crc32(repr(key).encode()) % num_slots
+
+
+def _batches(rows: Iterable[dict], batch_rows: int) -> Iterator[Batch]:
+    chunk: list[dict] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= batch_rows:
+            yield Batch.from_rows(chunk)
+            chunk = []
+    if chunk:
+        yield Batch.from_rows(chunk)
+
+
+class WriteSlot(beam.DoFn):
+    """Writes the rows of one output slot after a distributed dedupe/shuffle.
+
+    Input ``(slot, [(key, row), ...])``; the rows are regrouped into batches, passed through the
+    per-batch stages after the whole-stream one, and written as the slot's shard task. After a
+    shuffle the rows of the slot are put in order of their random keys when the shuffle has a
+    seed (repeatable whatever order they arrive in; the slot is held in memory), else mixed
+    through the shuffle's bounded buffer.
+    """
+
+    def __init__(self, pipeline: Pipeline, split: int, sink: Sink, batch_rows: int, error_dir=None) -> None:
+        self.pipeline = pipeline
+        self.split = split
+        self.sink = sink
+        self.batch_rows = batch_rows
+        self.capture = _ErrorCapture(error_dir)
+
+    def process(self, element: tuple[int, Iterable]) -> Iterator[TaskReport]:
+        slot, keyed = element
+        stage = self.pipeline.stages[self.split]
+        received = StageCounter()
+        if isinstance(stage, Shuffle) and stage.seed is not None:
+            keyed = sorted(keyed, key=lambda kv: kv[0])
+
+        def rows() -> Iterator[dict]:
+            for _, row in keyed:
+                received.rows_out += 1
+                yield row
+
+        stream: Iterator[Batch] = _batches(rows(), self.batch_rows)
+        if isinstance(stage, Shuffle) and stage.seed is None:
+            stream = Shuffle(None, stage.buffer_size, self.batch_rows).apply(stream, StageCounter())
+        counters: list[StageCounter] = []
+        stream = apply_stages(stream, self.pipeline.stages[self.split + 1 :], counters)
+        try:
+            with self.sink.open_task(slot) as writer:
+                for batch in stream:
+                    writer.write(batch)
+            result = writer.result
+        except Exception as exc:
+            self.capture.save(exc)
+            raise
+        stages = [(self.split, 0, received.rows_out)]
+        stages += [(self.split + 1 + i, c.rows_in, c.rows_out) for i, c in enumerate(counters)]
+        yield TaskReport(results=[result], stages=stages)
+
+
+class Finalize(beam.DoFn):
+    """The last step: merge the reports, ``sink.finalize``, metrics, and the summary for the driver."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        source: str,
+        expected_reports: int | None,
+        per_stage: bool,
+        summary_path: str | None,
+        error_dir: str | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        self.sink = sink
+        self.source = source
+        self.started_at = started_at
+        self.expected_reports = expected_reports
+        self.per_stage = per_stage
+        self.summary_path = summary_path
+        self.capture = _ErrorCapture(error_dir)
+
+    def process(self, reports: list[TaskReport]) -> Iterator[WriteSummary]:
+        try:
+            if self.expected_reports is not None and len(reports) != self.expected_reports:
+                raise RuntimeError(
+                    f"finalize got {len(reports)} task reports, expected {self.expected_reports}: "
+                    "a task's output was lost"
+                )
+            counts = merge_counts(reports, self.per_stage)
+            results = [r for report in reports for r in report.results]
+            wall = None if self.started_at is None else max(0.0, time.time() - self.started_at)
+            summary = self.sink.finalize(results, counts=counts, source=self.source, wall_seconds=wall)
+        except Exception as exc:
+            self.capture.save(exc)
+            raise
+        for name, value in counts.as_dict().items():
+            if name != "bytes_read":
+                Metrics.counter(METRICS_NAMESPACE, name).inc(value)
+        if self.summary_path is not None:
+            with fs.open_output(self.summary_path + ".tmp") as f:
+                f.write(pickle.dumps(summary))
+            fs.rename(self.summary_path + ".tmp", self.summary_path)
+        yield summary
+
+
+# --- building and running the job ----------------------------------------------------------------
+
+
+class _Distribute(beam.PTransform):
+    """One group per element: a GroupByKey on distinct ints spreads elements over the workers.
+
+    (The FnApiRunner deals the groups of a GroupByKey round-robin to its workers; a plain
+    ``Create`` would hand all elements to the first worker.)
+    """
+
+    def __init__(self, key) -> None:
+        super().__init__()
+        self.key = key
+
+    def expand(self, pcoll):
+        key = self.key
+        return (
+            pcoll
+            | "Key" >> beam.Map(lambda x: (key(x), x))
+            | "Group" >> beam.GroupByKey()
+            | "Ungroup" >> beam.FlatMap(lambda kv: kv[1])
+        )
+
+
+def build(
+    root: beam.Pipeline,
+    pipeline: Pipeline,
+    sink: Sink,
+    num_shards: int,
+    *,
+    summary_path: str | None = None,
+    error_dir: str | None = None,
+    salt: bytes | None = None,
+    started_at: float | None = None,
+) -> beam.PCollection:
+    """Add the write of ``pipeline`` to the Beam pipeline ``root``; a PCollection of one summary."""
+    plan = plan_beam(pipeline, num_shards)
+    description = pipeline.source.description
+    tasks = (
+        root
+        | "Tasks" >> beam.Create(list(plan.tasks), reshuffle=False)
+        | "Distribute" >> _Distribute(lambda t: t.index)
+    )
+    if plan.kind == "tasks":
+        reports = tasks | "RunTasks" >> beam.ParDo(RunShardTask(pipeline, sink, error_dir))
+        expected = len(plan.tasks)
+    else:
+        stage = pipeline.stages[plan.split]
+        seed = getattr(stage, "seed", None)
+        if salt is None:  # a seeded shuffle is repeatable, as it is on the local runner
+            salt = os.urandom(16) if seed is None else f"seed:{seed!r}:".encode()
+        reports = _distributed(tasks, plan, pipeline, sink, num_shards, salt, error_dir)
+        expected = None
+    finalize = Finalize(sink, description, expected, plan.whole_stream, summary_path, error_dir, started_at)
+    return reports | "CollectReports" >> beam.combiners.ToList() | "Finalize" >> beam.ParDo(finalize)
+
+
+def _distributed(
+    tasks, plan: BeamPlan, pipeline: Pipeline, sink: Sink, num_shards: int, salt: bytes, error_dir: str | None
+):
+    split = plan.split
+    stage = pipeline.stages[split]
+    batch_rows = getattr(getattr(pipeline.source, "options", None), "batch_rows", None) or DEFAULT_BATCH_ROWS
+    read = tasks | "ReadRows" >> beam.ParDo(ReadRows(pipeline, split, salt, error_dir)).with_outputs(
+        "report", main="rows"
+    )
+    if isinstance(stage, Dedupe):
+        keyed = (
+            read.rows
+            | "FirstPerDigest" >> beam.CombinePerKey(min)
+            | "ByPosition" >> beam.Map(lambda kv: kv[1])
+        )
+    else:
+        keyed = read.rows
+    slots = (
+        keyed
+        | "ToSlot" >> beam.Map(lambda kv: (_slot_of(kv[0], num_shards), kv))
+        | "GroupBySlot" >> beam.GroupByKey()
+        | "WriteSlots" >> beam.ParDo(WriteSlot(pipeline, split, sink, batch_rows, error_dir))
+    )
+    outputs = [read.report, slots]
+    return outputs | "Reports" >> beam.Flatten()
+
+
+def _runner_and_options(runner: str, options: Sequence[str], worker_command: str | None = None):
+    """The runner object and options: the FnApiRunner by class (Beam's plain DirectRunner may try
+    to fetch another runner first), every other runner by name with its flags.
+
+    FnApiRunner: one worker runs in this process (``in_memory``); with more workers
+    (``--direct_num_workers``, 0 = one per core) the default mode is ``multi_processing``, with
+    this package's worker process (``runners/_beam_worker.py``, or ``worker_command``).
+    """
+    flags = list(options)
+    if runner != "FnApiRunner":
+        return runner, PipelineOptions(flags, runner=runner)
+    workers = local_workers(runner, flags)
+    if not any(f.startswith("--direct_running_mode") for f in flags):
+        flags.append(f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}")
+    return _LocalRunner(worker_command or WORKER_COMMAND), PipelineOptions(flags)
+
+
+WORKER_COMMAND = f"{sys.executable} -m crucible_datasets.runners._beam_worker"
+
+
+def _fn_api_runner_class():
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner
+
+
+class _QuietModeWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "direct_running_mode" not in record.getMessage()
+
+
+class _LocalRunner(_fn_api_runner_class()):
+    """The FnApiRunner, whose ``multi_processing`` workers run ``worker_command``."""
+
+    def __init__(self, worker_command: str) -> None:
+        super().__init__()
+        self.worker_command = worker_command
+
+    def run_pipeline(self, pipeline, options):
+        from apache_beam.transforms import environments
+
+        direct = options.view_as(DirectOptions)
+        if direct.direct_running_mode != "multi_processing":
+            return super().run_pipeline(pipeline, options)
+        # The FnApiRunner keeps the environment given to it unless the mode is multi_processing
+        # (then it would start Beam's own worker): run "in_memory" with our worker environment.
+        self._default_environment = environments.SubprocessSDKEnvironment.from_command_string(
+            command_string=self.worker_command
+        )
+        direct.direct_running_mode = "in_memory"
+        quiet = _QuietModeWarning()
+        log = logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner")
+        log.addFilter(quiet)
+        try:
+            return super().run_pipeline(pipeline, options)
+        finally:
+            log.removeFilter(quiet)
+            direct.direct_running_mode = "multi_processing"
+
+
+def _check_reachable(pipeline: Pipeline, sink: Sink) -> None:
+    """Dataflow workers run on other machines: local paths would not be there."""
+    local = [p for p in (sink.path, *getattr(pipeline.source, "files", ())) if not fs.is_remote(p)]
+    if local or not getattr(pipeline.source, "files", ()):
+        what = f"local path {local[0]}" if local else "an in-memory dataset"
+        raise ValueError(
+            f"DataflowRunner workers cannot read or write {what}: put the input and the output "
+            "on gs:// (or another remote store the workers can reach)"
+        )
+
+
+def _only_builds(options: PipelineOptions) -> bool:
+    """True when the runner only builds/stages the job (``--dry_run``, ``--template_location``)."""
+    every = options.get_all_options()
+    return bool(every.get("dry_run") or every.get("template_location"))
+
+
+def _read_summary(path: str) -> WriteSummary | None:
+    if not fs.exists(path):
+        return None
+    with fs.open_input(path) as f:
+        summary = pickle.loads(f.read())
+    fs.delete(path)
+    return summary
+
+
+def _saved_error(scratch: str | None) -> BaseException | None:
+    if scratch is None:
+        return None
+    for name in sorted(os.listdir(scratch)):
+        if name.startswith("error-") and name.endswith(".pkl"):
+            try:
+                with open(os.path.join(scratch, name), "rb") as f:
+                    return _rebuild_error(*pickle.loads(f.read()))
+            except Exception:  # noqa: BLE001 - Beam's own error is raised instead
+                continue
+    return None
+
+
+def run(
+    pipeline: Pipeline,
+    sink: Sink,
+    *,
+    runner: str,
+    num_shards: int | None,
+    options: Sequence[str],
+    pool=None,
+    started: float | None = None,
+) -> WriteSummary | None:
+    """``runners.beam.write``, once its worker processes (``pool``) are starting."""
+    started = time.monotonic() if started is None else started
+    n = num_shards or pipeline.default_num_shards()
+    runner_obj, beam_options = _runner_and_options(runner, options, pool.worker_command if pool else None)
+    if runner == "DataflowRunner" and not _only_builds(beam_options):
+        _check_reachable(pipeline, sink)
+    local_disk = runner in LOCAL_RUNNERS
+    scratch = tempfile.mkdtemp(prefix="crucible-beam-") if local_disk else None
+    if local_disk:
+        summary_path = os.path.join(scratch, "summary.pkl")
+    else:
+        summary_path = fs.join(sink.path, ".crucible-tmp", "_summaries", f"{sink.run_id}.pkl")
+    # Objects that exist now are not garbage: keep the collector from rescanning them while rows
+    # are processed in this process (in_memory mode), about 10% of a row-heavy task.
+    gc.freeze()
+    try:
+        root = beam.Pipeline(runner=runner_obj, options=beam_options)
+        started_at = time.time() - (time.monotonic() - started)
+        build(root, pipeline, sink, n, summary_path=summary_path, error_dir=scratch, started_at=started_at)
+        try:
+            result = root.run()
+            state = result.wait_until_finish()
+        except Exception as exc:
+            original = _saved_error(scratch)
+            if local_disk:
+                sink.abort()
+            if original is not None:
+                raise original from exc
+            raise
+        summary = _read_summary(summary_path)
+        if summary is None:
+            if _only_builds(beam_options):
+                return None
+            if str(state) in ("DONE", "PipelineState.DONE"):
+                raise RuntimeError(f"the Beam job finished but left no write summary at {summary_path}")
+            return None
+        summary.wall_seconds = time.monotonic() - started  # the whole call, as the local runner's
+        return summary
+    finally:
+        gc.unfreeze()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+

@@ -1,0 +1,745 @@
+"""The stages as Apache Beam transforms, for users who write Beam pipelines themselves.
+
+Elements between these transforms are :class:`~crucible_datasets.batch.Batch` objects (a chunk
+of rows as Arrow or dicts), never single rows, so a user's per-row function runs in a tight
+loop inside one ``DoFn`` call instead of paying Beam's per-element cost for every row.
+
+>>> import apache_beam as beam, tempfile, os
+>>> from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+>>> import crucible_datasets.transforms as ct
+>>> from crucible_datasets.sinks import JsonlSink
+>>> d = tempfile.mkdtemp(); path = os.path.join(d, "in.jsonl")
+>>> _ = open(path, "w").write("".join(f'{{"x": {i}}}\\n' for i in range(10)))
+>>> with beam.Pipeline(runner=FnApiRunner()) as p:
+...     _ = (p | ct.ReadSplit(path) | ct.Filter(lambda r: r["x"] % 2 == 0)
+...            | ct.Map(lambda r: {"y": r["x"] * 10}) | ct.WriteSplit(JsonlSink(os.path.join(d, "out"))))
+>>> sorted(open(os.path.join(d, "out", "data", "train-00000-of-00001.jsonl")).read().split())[:2]
+['{"x":0,"y":0}', '{"x":2,"y":20}']
+
+The transforms:
+
+- :class:`ReadSplit` reads files (JSON Lines, Parquet, CSV, JSON; local or remote) as a
+  splittable bounded source: newline-aligned byte ranges of uncompressed JSON Lines, row groups
+  of Parquet, whole files otherwise; runners may split a range further while it is read
+  (dynamic work rebalancing) at chunk boundaries (``chunk_bytes`` of JSON Lines, one row group
+  of Parquet).
+- :class:`ApplyStages` applies per-batch stages (``transforms/``) to each batch; :class:`Map`,
+  :class:`Filter`, :class:`Where`, :class:`FlatMap`, :class:`MapBatches`, :class:`SelectColumns`,
+  :class:`RenameColumns`, :class:`Sample` are one stage each.
+- :class:`Dedupe`, :class:`Take`, :class:`Shuffle` need the whole collection.
+- :class:`WriteSplit` writes Hub-style shards through a :class:`~crucible_datasets.sinks.Sink`
+  with atomic finalize and emits one :class:`~crucible_datasets.sinks.WriteSummary`.
+
+Bad records: ``ReadSplit(on_error="dead_letter", errors_path=...)`` writes each bad record
+(file, line, byte offset, reason, raw text) as a JSON line to a file under ``errors_path`` (one
+file per reader, so parallel workers never share one) and goes on; ``"skip"`` only counts them;
+``"raise"`` fails the bundle naming the file and line. Counts are Beam metrics in the namespace
+``"crucible"`` (``rows_read``, ``rows_bad``, ``rows_filtered``, ``rows_written``).
+
+A ``PCollection`` has no order: :class:`Take` keeps *some* ``n`` rows and :class:`Dedupe` keeps
+one row of each group of duplicates (the smallest, so the choice is repeatable). Pipelines
+that need the input order use ``Dataset.write_parquet(runner="direct")`` (``runners/beam.py``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import apache_beam as beam
+import orjson
+from apache_beam.io import iobase
+from apache_beam.io.range_trackers import OffsetRangeTracker
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
+
+from crucible_datasets.batch import Batch
+from crucible_datasets.counts import RunCounts
+from crucible_datasets.errors import ErrorPolicy, check_on_error
+from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, ReadOptions, compression_of
+from crucible_datasets.formats.jsonl import JsonlFormat
+from crucible_datasets.formats.parquet import ParquetFormat
+from crucible_datasets.sinks import Sink, TaskResult, WriteSummary
+from crucible_datasets.sources import FileSource
+from crucible_datasets.storage import filesystem as fs
+from crucible_datasets.transforms import stream as stream_stages
+from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
+from crucible_datasets.transforms.batching import MapBatches as MapBatchesStage
+from crucible_datasets.transforms.columns import RenameColumns as RenameStage
+from crucible_datasets.transforms.columns import SelectColumns as SelectStage
+from crucible_datasets.transforms.expression import ExpressionFilter
+from crucible_datasets.transforms.rows import FlatMap as FlatMapStage
+from crucible_datasets.transforms.rows import RowFilter, RowMap
+
+NAMESPACE = "crucible"
+DEFAULT_CHUNK_BYTES = 8 << 20
+
+_HASH_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+# --- reading: a splittable bounded source ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Span:
+    """One file in the source's position space: ``[start, start + extent)``.
+
+    ``unit`` is ``"bytes"`` (uncompressed JSON Lines: positions are byte offsets),
+    ``"row_groups"`` (Parquet) or ``"whole"`` (a file read in one piece: extent 1).
+    """
+
+    path: str
+    start: int
+    extent: int
+    unit: str
+    size: int
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.extent
+
+
+def _span_unit(source: FileSource, path: str) -> str:
+    fmt = source.format_for(path)
+    if isinstance(fmt, JsonlFormat) and compression_of(path) is None:
+        return "bytes"
+    if isinstance(fmt, ParquetFormat):
+        return "row_groups"
+    return "whole"
+
+
+def _part_end(part: FilePart, span: _Span) -> int:
+    return span.extent if part.end is None else part.end
+
+
+class _ChunkRangeTracker(OffsetRangeTracker):
+    """An offset range tracker whose splits land on chunk boundaries only.
+
+    A reader claims a chunk's first position and then reads the whole chunk; rounding every
+    split up to the next boundary keeps a split from cutting a chunk that is being read.
+    """
+
+    def __init__(self, start: int, stop: int, align: Callable[[int], int]) -> None:
+        super().__init__(start, stop)
+        self._align = align
+
+    def try_split(self, position):
+        return super().try_split(self._align(int(position)))
+
+
+class SplitSource(iobase.BoundedSource):
+    """The files of a :class:`~crucible_datasets.sources.FileSource` as a Beam bounded source.
+
+    Positions: the files laid end to end, each in its own unit (bytes of an uncompressed JSON
+    Lines file, row groups of a Parquet file, 1 for a file read whole). ``split`` uses each
+    format's own ``parts`` (newline-aligned byte ranges, runs of row groups); ``read`` claims
+    and reads one chunk at a time (``chunk_bytes`` of JSON Lines, one row group, one whole file)
+    and yields :class:`Batch` elements.
+    """
+
+    def __init__(self, source: FileSource, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be at least 1, got {chunk_bytes}")
+        self.source = source
+        self.chunk_bytes = chunk_bytes
+        spans, start = [], 0
+        for path, size in zip(source.files, source.sizes(), strict=True):
+            unit = _span_unit(source, path)
+            if unit == "bytes":
+                extent = size
+            elif unit == "row_groups":
+                extent = source.format_for(path).parts(path, size, 1)[-1].end or 0
+            else:
+                extent = 1
+            if extent > 0:
+                spans.append(_Span(path, start, extent, unit, size))
+                start += extent
+        self.spans: tuple[_Span, ...] = tuple(spans)
+        self.total = start
+        self._starts = [s.start for s in spans]
+
+    # -- positions --
+
+    def _span_at(self, position: int) -> _Span:
+        return self.spans[bisect.bisect_right(self._starts, position) - 1]
+
+    def align(self, position: int) -> int:
+        """The first chunk boundary at or after ``position``."""
+        if position >= self.total:
+            return self.total
+        if position <= 0:
+            return 0
+        span = self._span_at(position)
+        step = self.chunk_bytes if span.unit == "bytes" else 1
+        k = -(-(position - span.start) // step)
+        return min(span.start + k * step, span.stop)
+
+    # -- BoundedSource --
+
+    def estimate_size(self) -> int:
+        return sum(s.size for s in self.spans)
+
+    def split(self, desired_bundle_size, start_position=None, stop_position=None):
+        start = 0 if start_position is None else start_position
+        stop = self.total if stop_position is None else stop_position
+        for span in self.spans:
+            if span.stop <= start or span.start >= stop:
+                continue
+            fmt = self.source.format_for(span.path)
+            if span.unit == "whole":
+                ranges = [(span.start, span.stop)]
+            else:
+                parts = fmt.parts(span.path, span.size, max(1, int(desired_bundle_size)))
+                ranges = [(span.start + p.start, span.start + _part_end(p, span)) for p in parts]
+            for a, b in ranges:
+                a, b = max(a, start), min(b, stop)
+                if a < b:
+                    weight = span.size * (b - a) / span.extent
+                    yield iobase.SourceBundle(weight, self, a, b)
+
+    def get_range_tracker(self, start_position, stop_position):
+        start = 0 if start_position is None else start_position
+        stop = self.total if stop_position is None else stop_position
+        return _ChunkRangeTracker(start, stop, self.align)
+
+    def read(self, range_tracker) -> Iterator[Batch]:
+        errors = ErrorPolicy(self.source.on_error, self.source.errors_path)
+        rows_read = Metrics.counter(NAMESPACE, "rows_read")
+        rows_bad = Metrics.counter(NAMESPACE, "rows_bad")
+        position = range_tracker.start_position()
+        try:
+            while position < range_tracker.stop_position():
+                if not range_tracker.try_claim(position):
+                    return
+                end = min(self.align(position + 1), range_tracker.stop_position())
+                bad_before = errors.bad
+                for batch in self._read_chunk(position, end, errors):
+                    rows_read.inc(len(batch))
+                    yield batch
+                if errors.bad != bad_before:
+                    rows_bad.inc(errors.bad - bad_before)
+                position = end
+        finally:
+            errors.close()
+
+    def _read_chunk(self, start: int, stop: int, errors: ErrorPolicy) -> Iterator[Batch]:
+        span = self._span_at(start)
+        if span.unit == "whole":
+            part = FilePart(span.path)
+        elif span.unit == "bytes":
+            part = FilePart(span.path, start - span.start, None if stop >= span.stop else stop - span.start)
+        else:
+            part = FilePart(span.path, start - span.start, stop - span.start)
+        return self.source.read(part, errors)
+
+    def default_output_coder(self):
+        return beam.coders.PickleCoder()
+
+    def display_data(self):
+        return {"files": ", ".join(s.path for s in self.spans[:5]) + (" ..." if len(self.spans) > 5 else "")}
+
+
+def _expand_files(files: str | Sequence[str]) -> tuple[str, ...]:
+    patterns = [files] if isinstance(files, str) else list(files)
+    if not patterns:
+        raise ValueError("ReadSplit needs at least one file")
+    found: list[str] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            matched = sorted(fs.glob(pattern))
+            if not matched:
+                raise FileNotFoundError(f"no file matches {pattern}")
+            found.extend(matched)
+        elif fs.is_dir(pattern):
+            matched = sorted(fs.list_files(pattern))
+            if not matched:
+                raise FileNotFoundError(f"folder {pattern} holds no files")
+            found.extend(matched)
+        else:
+            if not fs.exists(pattern):
+                raise FileNotFoundError(f"{pattern} does not exist")
+            found.append(pattern)
+    return tuple(found)
+
+
+class ReadSplit(beam.PTransform):
+    """Read files as :class:`Batch` elements, split in parallel (see :class:`SplitSource`).
+
+    ``files``: a path, a glob, a folder, a list of them, or a ready ``FileSource``. The other
+    arguments are those of ``cd.load``: ``format`` (else from the extension), ``columns``,
+    ``schema`` (a declared ``pyarrow.Schema``), ``batch_rows``, ``on_error`` (``"raise"``,
+    ``"skip"``, ``"dead_letter"`` with ``errors_path``). Everything is checked here, when the
+    pipeline is built, not on the workers.
+    """
+
+    def __init__(
+        self,
+        files: str | Sequence[str] | FileSource,
+        *,
+        format: str | None = None,
+        columns: Sequence[str] | None = None,
+        schema=None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        on_error: str = "raise",
+        errors_path: str | None = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> None:
+        super().__init__()
+        if isinstance(files, FileSource):
+            source = files
+        else:
+            check_on_error(on_error)
+            if on_error == "dead_letter" and not errors_path:
+                raise ValueError("on_error='dead_letter' needs errors_path= (a folder for the bad records)")
+            if not isinstance(batch_rows, int) or batch_rows < 1:
+                raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}")
+            options = ReadOptions(
+                columns=tuple(columns) if columns is not None else None, schema=schema, batch_rows=batch_rows
+            )
+            source = FileSource(_expand_files(files), format, options, on_error, errors_path)
+        self.source = SplitSource(source, chunk_bytes)
+
+    def expand(self, pbegin):
+        return pbegin | beam.io.Read(self.source)
+
+
+# --- per-batch stages ----------------------------------------------------------------------------
+
+
+def _check_stages(stages: Iterable[Stage]) -> tuple[Stage, ...]:
+    stages = tuple(stages)
+    for stage in stages:
+        if not isinstance(stage, Stage):
+            raise TypeError(f"ApplyStages takes stages (crucible_datasets.transforms), not {stage!r}")
+        if stage.whole_stream:
+            raise ValueError(
+                f"{stage.name} needs the whole collection: use its own transform "
+                "(crucible_datasets.transforms.Take / Dedupe / Shuffle) instead of ApplyStages"
+            )
+    return stages
+
+
+class _ApplyStagesFn(beam.DoFn):
+    def __init__(self, stages: tuple[Stage, ...]) -> None:
+        self.stages = stages
+
+    def setup(self) -> None:
+        self._filtered = Metrics.counter(NAMESPACE, "rows_filtered")
+        self._added = Metrics.counter(NAMESPACE, "rows_added")
+
+    def process(self, batch: Batch) -> Iterator[Batch]:
+        counters: list[StageCounter] = []
+        yield from apply_stages(iter((batch,)), self.stages, counters)
+        dropped = sum(c.dropped for c in counters)
+        added = sum(c.added for c in counters)
+        if dropped:
+            self._filtered.inc(dropped)
+        if added:
+            self._added.inc(added)
+
+
+class ApplyStages(beam.PTransform):
+    """Apply per-batch ``stages`` to every :class:`Batch` (one fused ``DoFn``).
+
+    A regrouping stage (``Batcher``, a batched map) regroups the rows of each element on its
+    own. Stages that need the whole collection are refused (use :class:`Take` and the others).
+    """
+
+    def __init__(self, stages: Stage | Iterable[Stage]) -> None:
+        super().__init__()
+        self.stages = _check_stages([stages] if isinstance(stages, Stage) else stages)
+
+    def expand(self, pcoll):
+        return pcoll | beam.ParDo(_ApplyStagesFn(self.stages))
+
+
+class Map(ApplyStages):
+    """``fn(row) -> dict | None`` updates each row (as ``Dataset.map``); then ``remove_columns``."""
+
+    def __init__(self, fn: Callable[[dict], dict | None], remove_columns: Sequence[str] = ()) -> None:
+        super().__init__(RowMap(fn, remove_columns))
+
+
+class Filter(ApplyStages):
+    """Keep the rows for which ``fn(row)`` is true."""
+
+    def __init__(self, fn: Callable[[dict], object]) -> None:
+        super().__init__(RowFilter(fn))
+
+
+class Where(ApplyStages):
+    """Keep the rows where a safe column expression is true (``"score > 0.5"``)."""
+
+    def __init__(self, expression: str) -> None:
+        super().__init__(ExpressionFilter(expression))
+
+
+class FlatMap(ApplyStages):
+    """Each row becomes the rows that ``fn(row)`` returns."""
+
+    def __init__(self, fn: Callable[[dict], Iterable[dict]]) -> None:
+        super().__init__(FlatMapStage(fn))
+
+
+class MapBatches(ApplyStages):
+    """A vectorised ``fn(pyarrow.RecordBatch) -> RecordBatch | Table`` on each batch."""
+
+    def __init__(self, fn) -> None:
+        super().__init__(MapBatchesStage(fn))
+
+
+class SelectColumns(ApplyStages):
+    """Keep only ``columns``, in that order."""
+
+    def __init__(self, columns: str | Sequence[str]) -> None:
+        super().__init__(SelectStage(columns))
+
+
+class RenameColumns(ApplyStages):
+    """Rename columns by ``{old: new}``."""
+
+    def __init__(self, mapping: Mapping[str, str]) -> None:
+        super().__init__(RenameStage(mapping))
+
+
+class Sample(ApplyStages):
+    """Keep about ``fraction`` of the rows, chosen by a hash of each row and ``seed``."""
+
+    def __init__(self, fraction: float, seed: int = 0) -> None:
+        super().__init__(stream_stages.Sample(fraction, seed))
+
+
+# --- whole-collection transforms -----------------------------------------------------------------
+
+
+class _Rebatch(beam.DoFn):
+    """Rows in, :class:`Batch` elements of up to ``batch_rows`` rows out (per bundle)."""
+
+    def __init__(self, batch_rows: int) -> None:
+        self.batch_rows = batch_rows
+
+    def start_bundle(self) -> None:
+        self._rows: list[dict] = []
+
+    def process(self, row: dict) -> Iterator[Batch]:
+        self._rows.append(row)
+        if len(self._rows) >= self.batch_rows:
+            yield Batch.from_rows(self._rows)
+            self._rows = []
+
+    def finish_bundle(self):
+        if self._rows:
+            yield GlobalWindows.windowed_value(Batch.from_rows(self._rows))
+            self._rows = []
+
+
+def _canonical(row: dict) -> bytes:
+    return orjson.dumps(row, option=_HASH_OPTS, default=str)
+
+
+def _smaller_row(a: dict, b: dict) -> dict:
+    return a if _canonical(a) <= _canonical(b) else b
+
+
+class Dedupe(beam.PTransform):
+    """Drop duplicate rows (whole rows, or rows with the same ``key`` columns).
+
+    Rows are keyed by a digest (``transforms.stream.row_digest``) and one row per digest is
+    kept: of rows with the same key columns, the one whose canonical JSON is smallest, so the
+    choice does not depend on the runner. The rows go through a shuffle.
+    """
+
+    def __init__(self, key: str | Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
+        super().__init__()
+        self.key = stream_stages.Dedupe(key).key
+        self.batch_rows = batch_rows
+
+    def expand(self, pcoll):
+        key = self.key
+        return (
+            pcoll
+            | "KeyByDigest" >> beam.FlatMap(lambda b: ((stream_stages.row_digest(r, key), r) for r in b.rows))
+            | "OnePerDigest" >> beam.CombinePerKey(_OneRow())
+            | "Rows" >> beam.Values()
+            | "Rebatch" >> beam.ParDo(_Rebatch(self.batch_rows))
+        )
+
+
+class _OneRow(beam.CombineFn):
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, row):
+        return row if acc is None else _smaller_row(acc, row)
+
+    def merge_accumulators(self, accs):
+        out = None
+        for acc in accs:
+            if acc is not None:
+                out = acc if out is None else _smaller_row(out, acc)
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+class _FirstRows(beam.DoFn):
+    """At most ``n`` rows per bundle (the rest cannot be needed)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def start_bundle(self) -> None:
+        self._left = self.n
+
+    def process(self, batch: Batch) -> Iterator[list[dict]]:
+        if self._left <= 0:
+            return
+        rows = batch.rows[: self._left]
+        self._left -= len(rows)
+        yield rows
+
+
+class _TakeRows(beam.CombineFn):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, rows):
+        if len(acc) < self.n:
+            acc.extend(rows[: self.n - len(acc)])
+        return acc
+
+    def merge_accumulators(self, accs):
+        out: list = []
+        for acc in accs:
+            out.extend(acc[: self.n - len(out)])
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _chunks(rows: list[dict], batch_rows: int) -> Iterator[Batch]:
+    for i in range(0, len(rows), batch_rows):
+        yield Batch.from_rows(rows[i : i + batch_rows])
+
+
+class Take(beam.PTransform):
+    """Some ``n`` rows of the collection (a ``PCollection`` has no first rows), in one batch
+    of up to ``batch_rows`` rows each. Memory: ``n`` rows per bundle at most."""
+
+    def __init__(self, n: int, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
+        super().__init__()
+        self.n = stream_stages.Take(n).n
+        self.batch_rows = batch_rows
+
+    def expand(self, pcoll):
+        batch_rows = self.batch_rows
+        return (
+            pcoll
+            | "FirstPerBundle" >> beam.ParDo(_FirstRows(self.n))
+            | "TakeN" >> beam.CombineGlobally(_TakeRows(self.n))
+            | "Batches" >> beam.FlatMap(lambda rows: _chunks(rows, batch_rows))
+        )
+
+
+class _KeyRandomly(beam.DoFn):
+    def __init__(self, buckets: int, seed: int | None) -> None:
+        self.buckets = buckets
+        self.seed = seed
+
+    def setup(self) -> None:
+        self._salt = b"" if self.seed is None else str(self.seed).encode()
+        self._rng = random.Random()
+
+    def process(self, batch: Batch):
+        buckets = self.buckets
+        if self.seed is None:
+            rnd = self._rng.randrange
+            for row in batch.rows:
+                yield rnd(buckets), row
+        else:  # repeatable: the bucket comes from the row and the seed
+            for row in batch.rows:
+                digest = hashlib.blake2b(self._salt + _canonical(row), digest_size=8).digest()
+                yield int.from_bytes(digest, "big") % buckets, row
+
+
+class _ShuffleGroup(beam.DoFn):
+    def __init__(self, seed: int | None, batch_rows: int) -> None:
+        self.seed = seed
+        self.batch_rows = batch_rows
+
+    def process(self, element) -> Iterator[Batch]:
+        bucket, rows = element
+        rows = list(rows)
+        if self.seed is not None:
+            rows.sort(key=_canonical)
+        random.Random(None if self.seed is None else f"{self.seed}:{bucket}").shuffle(rows)
+        for i in range(0, len(rows), self.batch_rows):
+            yield Batch.from_rows(rows[i : i + self.batch_rows])
+
+
+class Shuffle(beam.PTransform):
+    """Rows in a random order: each row gets a random bucket, buckets are grouped, and the rows
+    of each bucket are shuffled. With ``seed`` the buckets and the order in them are repeatable.
+    A bucket's rows are held in one worker's memory: use more ``buckets`` for big data."""
+
+    def __init__(
+        self, seed: int | None = None, buckets: int = 1024, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> None:
+        super().__init__()
+        if not isinstance(buckets, int) or buckets < 1:
+            raise ValueError(f"buckets must be a positive integer, got {buckets!r}")
+        self.seed = seed
+        self.buckets = buckets
+        self.batch_rows = batch_rows
+
+    def expand(self, pcoll):
+        return (
+            pcoll
+            | "KeyRandomly" >> beam.ParDo(_KeyRandomly(self.buckets, self.seed))
+            | "Group" >> beam.GroupByKey()
+            | "ShuffleGroups" >> beam.ParDo(_ShuffleGroup(self.seed, self.batch_rows))
+        )
+
+
+def for_stage(stage: Stage) -> beam.PTransform:
+    """The Beam transform of any stage: its own for take/dedupe/shuffle, else ApplyStages."""
+    if isinstance(stage, stream_stages.Take):
+        return Take(stage.n)
+    if isinstance(stage, stream_stages.Dedupe):
+        return Dedupe(stage.key)
+    if isinstance(stage, stream_stages.Shuffle):
+        return Shuffle(stage.seed)
+    if isinstance(stage, stream_stages.Skip):
+        raise ValueError("skip has no Beam form: a PCollection has no first rows to skip")
+    return ApplyStages([stage])
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+class _WriteBundles(beam.DoFn):
+    """One shard task per bundle: a retried bundle gets a new task index, and only the results
+    of bundles that succeeded reach finalize, so nothing is written twice."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def start_bundle(self) -> None:
+        self._writer = None
+
+    def process(self, batch: Batch):
+        if self._writer is None:
+            self._writer = self.sink.open_task(random.SystemRandom().randrange(1 << 31))
+        try:
+            self._writer.write(batch)
+        except BaseException:
+            self._writer.abort()
+            self._writer = None
+            raise
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            result = self._writer.close()
+            self._writer = None
+            yield GlobalWindows.windowed_value(result)
+
+
+class _KeyBySlot(beam.DoFn):
+    def __init__(self, num_shards: int) -> None:
+        self.num_shards = num_shards
+
+    def start_bundle(self) -> None:
+        self._next = random.randrange(self.num_shards)
+
+    def process(self, batch: Batch):
+        slot = self._next
+        self._next = (slot + 1) % self.num_shards
+        yield slot, batch
+
+
+class _WriteSlot(beam.DoFn):
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def process(self, element) -> Iterator[TaskResult]:
+        slot, batches = element
+        with self.sink.open_task(slot) as writer:
+            for batch in batches:
+                writer.write(batch)
+        yield writer.result
+
+
+class _FinalizeWrite(beam.DoFn):
+    def __init__(self, sink: Sink, source: str) -> None:
+        self.sink = sink
+        self.source = source
+
+    def process(self, results: list[TaskResult]) -> Iterator[WriteSummary]:
+        written = sum(r.rows for r in results)
+        summary = self.sink.finalize(results, counts=RunCounts(rows_written=written), source=self.source)
+        Metrics.counter(NAMESPACE, "rows_written").inc(written)
+        yield summary
+
+
+class WriteSplit(beam.PTransform):
+    """Write :class:`Batch` elements as one split's Hub-style shards; emits one WriteSummary.
+
+    ``num_shards=None`` writes one shard per bundle (no shuffle: the fastest, and memory stays
+    flat); ``num_shards=N`` writes exactly N shards (at most N when there are fewer batches),
+    which groups the batches by shard (a shuffle of the rows). Shards go to temp files and are
+    renamed into place in one final step (``Sink.finalize``), with ``manifest.json`` and the card.
+    """
+
+    def __init__(self, sink: Sink, num_shards: int | None = None, source: str = "") -> None:
+        super().__init__()
+        if not isinstance(sink, Sink):
+            raise TypeError(f"WriteSplit needs a crucible_datasets.sinks.Sink, not {sink!r}")
+        if num_shards is not None and (not isinstance(num_shards, int) or num_shards < 1):
+            raise ValueError(f"num_shards must be a positive integer or None, got {num_shards!r}")
+        self.sink = sink
+        self.num_shards = num_shards
+        self.source = source
+
+    def expand(self, pcoll):
+        if self.num_shards is None:
+            results = pcoll | "WriteBundles" >> beam.ParDo(_WriteBundles(self.sink))
+        else:
+            results = (
+                pcoll
+                | "KeyBySlot" >> beam.ParDo(_KeyBySlot(self.num_shards))
+                | "GroupBySlot" >> beam.GroupByKey()
+                | "WriteSlots" >> beam.ParDo(_WriteSlot(self.sink))
+            )
+        return (
+            results
+            | "CollectResults" >> beam.combiners.ToList()
+            | "Finalize" >> beam.ParDo(_FinalizeWrite(self.sink, self.source))
+        )
+
+
+__all__ = [
+    "ApplyStages",
+    "Dedupe",
+    "Filter",
+    "FlatMap",
+    "Map",
+    "MapBatches",
+    "ReadSplit",
+    "RenameColumns",
+    "Sample",
+    "SelectColumns",
+    "Shuffle",
+    "SplitSource",
+    "Take",
+    "Where",
+    "WriteSplit",
+    "for_stage",
+]
