@@ -478,10 +478,10 @@ def run(
             if original is not None:
                 raise original from exc
             raise
+        if _only_builds(beam_options):
+            return None  # the job was built (and staged), not run: there is nothing to read
         summary = _read_summary(summary_path)
         if summary is None:
-            if _only_builds(beam_options):
-                return None
             if str(state) in ("DONE", "PipelineState.DONE"):
                 raise RuntimeError(f"the Beam job finished but left no write summary at {summary_path}")
             return None
