@@ -5,7 +5,7 @@ runner treats them alike.
 
 >>> import pyarrow as pa
 >>> src = TableSource(pa.table({"x": list(range(5))}), batch_rows=2)
->>> [len(b) for part in src.parts(1) for b in src.read(part, None)]
+>>> [len(b) for part in src.parts() for b in src.read(part, None)]
 [2, 2, 1]
 """
 

@@ -3,8 +3,7 @@
 Batched functions get and return columns (``dict`` of lists), as in Hugging Face ``datasets``;
 rows are regrouped to exactly ``batch_size`` (the last group may be smaller).
 
->>> from crucible_datasets import schema as schemas
-from crucible_datasets.batch import Batch
+>>> from crucible_datasets.batch import Batch
 >>> stream = iter([Batch.from_rows([{"x": i} for i in range(5)])])
 >>> from crucible_datasets.transforms.base import StageCounter
 >>> [b.rows for b in Batcher(2).apply(stream, StageCounter())]
