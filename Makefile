@@ -17,11 +17,11 @@ demo: $(STAMP)
 		--runner direct --direct_num_workers=2 --direct_running_mode=multi_processing
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check crucible_datasets tests bench
+	$(VENV)/bin/ruff check
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check crucible_datasets tests bench
+	$(VENV)/bin/ruff check
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
