@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
     )
     print(f"crucible run {args.pipeline}: {args.input} -> {args.output}")
     if summary is None:
-        print(f"the {args.runner} job was built and handed over; see the output's manifest.json")
+        print(f"the {args.runner} job was built, not run (--dry_run or --template_location)")
     else:
         print(summary)
     return 0
