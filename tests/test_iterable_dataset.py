@@ -82,3 +82,9 @@ def test_where_dedupe_sample_flat_map(numbers):
 def test_iteration_is_repeatable(numbers):
     ds = numbers.filter(lambda r: r["i"] < 5)
     assert list(ds) == list(ds)
+
+
+def test_map_removes_columns_before_the_update(numbers):
+    """As in datasets: a column the function returns is kept even if named in remove_columns."""
+    row = next(iter(numbers.map(lambda r: {"sq": -1, "new": 1}, remove_columns=["sq", "tag"])))
+    assert row == {"i": 0, "sq": -1, "new": 1}

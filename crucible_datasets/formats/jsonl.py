@@ -137,6 +137,7 @@ class _PartReader:
         """
         loads = orjson.loads
         batch_rows = self.options.batch_rows
+        batch_bytes = self.options.batch_bytes
         columns = self.options.columns
         lines = iter(buf)
         done = 0  # lines of this part before `rows`: earlier batches and set-aside lines
@@ -145,6 +146,7 @@ class _PartReader:
             rows: list[dict] = []
             append = rows.append
             more = False
+            size = 0
             paused = gc.isenabled()
             if paused:
                 gc.disable()
@@ -163,7 +165,8 @@ class _PartReader:
                         self._bad(line, done + len(rows), buf.tell() - len(line), _not_an_object(row))
                         continue
                     append(row)
-                    if len(rows) >= batch_rows:
+                    size += len(line)
+                    if len(rows) >= batch_rows or size >= batch_bytes:
                         more = True
                         break
             finally:

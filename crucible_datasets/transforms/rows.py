@@ -26,7 +26,11 @@ def _check_callable(fn: object, what: str) -> None:
 
 
 class RowMap(Stage):
-    """``fn(row) -> dict | None``: the returned keys update the row; then ``remove_columns`` go."""
+    """``fn(row) -> dict | None``: ``remove_columns`` go, then the returned keys update the row.
+
+    As in ``datasets``, columns are removed before the update, so a returned column named in
+    ``remove_columns`` is kept.
+    """
 
     def __init__(self, fn: Callable[[dict], dict | None], remove_columns: Sequence[str] = ()) -> None:
         _check_callable(fn, "map")
@@ -34,19 +38,17 @@ class RowMap(Stage):
         self.remove_columns = tuple(remove_columns)
 
     def process(self, batch: Batch) -> Batch:
-        fn, drop = self.fn, self.remove_columns
+        fn, drop = self.fn, frozenset(self.remove_columns)
         out = []
+        append = out.append
         for row in batch.rows:
             result = fn(row)
-            if result is None:
-                new = dict(row)
-            elif isinstance(result, dict):
-                new = {**row, **result}
-            else:
-                raise TypeError(f"map function must return a dict or None, got {type(result).__name__}")
-            for name in drop:
-                new.pop(name, None)
-            out.append(new)
+            new = {k: v for k, v in row.items() if k not in drop} if drop else dict(row)
+            if result is not None:
+                if not isinstance(result, dict):
+                    raise TypeError(f"map function must return a dict or None, got {type(result).__name__}")
+                new.update(result)
+            append(new)
         return Batch.from_rows(out)
 
 
