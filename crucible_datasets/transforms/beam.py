@@ -65,6 +65,7 @@ from crucible_datasets.formats.parquet import ParquetFormat
 from crucible_datasets.sinks import Sink, TaskResult, WriteSummary
 from crucible_datasets.sources import FileSource
 from crucible_datasets.storage import filesystem as fs
+from crucible_datasets.transforms import BEAM_TRANSFORMS
 from crucible_datasets.transforms import stream as stream_stages
 from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
 from crucible_datasets.transforms.batching import MapBatches as MapBatchesStage
@@ -725,21 +726,4 @@ class WriteSplit(beam.PTransform):
         )
 
 
-__all__ = [
-    "ApplyStages",
-    "Dedupe",
-    "Filter",
-    "FlatMap",
-    "Map",
-    "MapBatches",
-    "ReadSplit",
-    "RenameColumns",
-    "Sample",
-    "SelectColumns",
-    "Shuffle",
-    "SplitSource",
-    "Take",
-    "Where",
-    "WriteSplit",
-    "for_stage",
-]
+__all__ = list(BEAM_TRANSFORMS)  # the one list lives in transforms/__init__.py, which imports this lazily
