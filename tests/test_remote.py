@@ -73,3 +73,22 @@ def test_cli_hub_to_gcs(hub_server, gcs_emulator):
     )  # fmt: skip
     back = cd.load(out, split="test")
     assert len(back) == 1319 and "final_answer" in back.column_names
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_beam_reads_the_hub_and_writes_gcs(hub_server, gcs_emulator, workers):
+    """The Beam runner on remote data: hf:// in, gs:// out, in-process and in worker processes."""
+    options = ["--direct_num_workers=1"] if workers == 1 else [
+        "--direct_num_workers=2", "--direct_running_mode=multi_processing",
+    ]  # fmt: skip
+    ds = cd.load("openai/gsm8k", config="main", split="test", streaming=True)
+    out = gcs_emulator.path(f"beam-{workers}")
+    summary = ds.where("len(question) > 100").write_parquet(out, split="test", num_shards=2, runner="direct",
+                                                            options=options)  # fmt: skip
+    local = ds.where("len(question) > 100").write_parquet(
+        gcs_emulator.path("local"), split="test", num_shards=2
+    )
+    assert summary.counts.rows_written == local.counts.rows_written > 0
+    assert summary.counts.rows_read == 1319
+    back = cd.load(out, split="test")
+    assert sorted(back["question"]) == sorted(cd.load(gcs_emulator.path("local"), split="test")["question"])
