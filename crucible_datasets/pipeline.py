@@ -25,7 +25,7 @@ from crucible_datasets.batch import Batch
 from crucible_datasets.counts import RunCounts
 from crucible_datasets.errors import ErrorPolicy
 from crucible_datasets.formats.base import FilePart
-from crucible_datasets.progress import Progress
+from crucible_datasets.progress import Progress, TaskProgressFile
 from crucible_datasets.sources import DEFAULT_PART_BYTES, FileSource, TableSource
 from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
 
@@ -49,7 +49,7 @@ class Tally:
     files: set = field(default_factory=set)
     stages: list[StageCounter] = field(default_factory=list)
     errors: ErrorPolicy | None = None
-    progress: Progress | None = None
+    progress: Progress | TaskProgressFile | None = None
 
     def counts(self, rows_written: int) -> RunCounts:
         return RunCounts(

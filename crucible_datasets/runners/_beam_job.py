@@ -18,6 +18,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -26,6 +27,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS
 from crucible_datasets.pipeline import Pipeline, ShardTask, Tally
+from crucible_datasets.progress import FolderProgress, TaskProgressFile
 from crucible_datasets.runners.beam import (
     LOCAL_RUNNERS,
     METRICS_NAMESPACE,
@@ -88,9 +90,13 @@ class RunShardTask(beam.DoFn):
         self.pipeline = pipeline
         self.sink = sink
         self.capture = _ErrorCapture(error_dir)
+        self.progress_dir = error_dir  # a local runner's scratch folder, shared with the driver
 
     def process(self, task: ShardTask) -> Iterator[TaskReport]:
-        tally = Tally()
+        progress = None
+        if self.progress_dir is not None:
+            progress = TaskProgressFile(os.path.join(self.progress_dir, f"progress-{task.index:05d}.json"))
+        tally = Tally(progress=progress)
         try:
             results = write_task(self.pipeline, task, self.sink, tally)
         except Exception as exc:
@@ -99,6 +105,8 @@ class RunShardTask(beam.DoFn):
         finally:
             if tally.errors is not None:
                 tally.errors.close()
+            if progress is not None:
+                progress.close()
         yield TaskReport.from_tally(tally, results)
 
 
@@ -469,8 +477,9 @@ def run(
         started_at = time.time() - (time.monotonic() - started)
         build(root, pipeline, sink, n, summary_path=summary_path, error_dir=scratch, started_at=started_at)
         try:
-            result = root.run()
-            state = result.wait_until_finish()
+            with FolderProgress(scratch, pipeline.source.total_bytes()) if local_disk else nullcontext():
+                result = root.run()
+                state = result.wait_until_finish()
         except Exception as exc:
             original = _saved_error(scratch)
             if local_disk:
