@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tests.servers.http_base import QuietHandler, ServerThread
+from tests.servers.http_base import OneServer, QuietHandler
 
 _HOP_BY_HOP = {
     "connection",
@@ -59,7 +59,7 @@ class Fault:
         )
 
 
-class FaultProxy:
+class FaultProxy(OneServer):
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
@@ -67,7 +67,6 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.log: list[dict] = []
         self._lock = threading.Lock()
-        self._server: ServerThread | None = None
 
     def script(self, *faults: Fault) -> None:
         with self._lock:
@@ -96,19 +95,6 @@ class FaultProxy:
                 for e in self.log
                 if path_contains in e["path"] and (method is None or e["method"] == method)
             )
-
-    def start(self) -> FaultProxy:
-        self._server = ServerThread(_ProxyHandler, owner=self)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return self._server.url
 
 
 class _ProxyHandler(QuietHandler):
@@ -176,3 +162,6 @@ class _ProxyHandler(QuietHandler):
             self._reset()
             return
         self.wfile.write(data)
+
+
+FaultProxy.handler_class = _ProxyHandler

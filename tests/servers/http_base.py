@@ -127,6 +127,29 @@ class ServerThread:
         self._thread.join(timeout=5)
 
 
+class OneServer:
+    """Base of a test server behind one :class:`ServerThread`: ``start()``, ``stop()``, ``url``.
+
+    Subclasses set ``handler_class``; the handler finds the server object as ``server.owner``.
+    """
+
+    handler_class: type
+    _server: ServerThread | None = None
+
+    def start(self):
+        self._server = ServerThread(self.handler_class, owner=self)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return self._server.url
+
+
 class Counters:
     """Thread-safe byte and request counters by key."""
 

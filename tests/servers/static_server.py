@@ -14,29 +14,15 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.servers.http_base import Counters, QuietHandler, ServerThread, serve_bytes
+from tests.servers.http_base import Counters, OneServer, QuietHandler, serve_bytes
 
 
-class StaticServer:
+class StaticServer(OneServer):
     def __init__(self, files: dict[str, bytes], *, ranges: bool = True, head: bool = True) -> None:
         self.files = dict(files)
         self.ranges = ranges
         self.head = head
         self.counters = Counters()
-        self._server: ServerThread | None = None
-
-    def start(self) -> StaticServer:
-        self._server = ServerThread(_StaticHandler, owner=self)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return self._server.url
 
     @property
     def bytes_served(self) -> dict:
@@ -80,3 +66,6 @@ class _StaticHandler(QuietHandler):
             ranges=self.static.ranges,
             on_sent=lambda n: self.static.counters.add_bytes(path, n),
         )
+
+
+StaticServer.handler_class = _StaticHandler
