@@ -15,7 +15,6 @@ Every read takes ``on_error``:
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from dataclasses import asdict, dataclass
@@ -107,9 +106,10 @@ class ErrorPolicy:
 
     def _write(self, record: BadRecord) -> None:
         if self._file is None:
-            os.makedirs(self.errors_path, exist_ok=True)
+            from crucible_datasets.storage import filesystem  # it imports this module
+
             name = f"errors-{uuid.uuid4().hex[:16]}.jsonl"
-            self._file = open(os.path.join(self.errors_path, name), "ab")  # noqa: SIM115
+            self._file = filesystem.open_output(filesystem.join(self.errors_path, name))
         self._file.write(orjson.dumps(record.to_json()) + b"\n")
         self._file.flush()
 

@@ -92,3 +92,19 @@ def test_beam_reads_the_hub_and_writes_gcs(hub_server, gcs_emulator, workers):
     assert summary.counts.rows_read == 1319
     back = cd.load(out, split="test")
     assert sorted(back["question"]) == sorted(cd.load(gcs_emulator.path("local"), split="test")["question"])
+
+
+def test_dead_letters_go_to_a_gcs_output(gcs_emulator, tmp_path):
+    """Bad records of a write into gs:// land in the output's _errors/ folder there, not on local disk."""
+    path = tmp_path / "dirty.jsonl"
+    path.write_bytes(b'{"x": 1}\nnot json\n{"x": 2}\n')
+    out = gcs_emulator.path("dirty-out")
+    ds = cd.load(str(path), split="train", streaming=True, on_error="dead_letter")
+    summary = ds.write_jsonl(out)
+    assert (summary.counts.rows_written, summary.counts.rows_bad) == (2, 1)
+    from crucible_datasets.storage import filesystem
+
+    (letters,) = [p for p in filesystem.list_files(out) if "/_errors/" in p]
+    with filesystem.open_input(letters) as f:
+        assert b'"line":2' in f.read()
+    assert not os.path.exists("gs:")
