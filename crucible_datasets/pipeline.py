@@ -51,6 +51,13 @@ class Tally:
     errors: ErrorPolicy | None = None
     progress: Progress | TaskProgressFile | None = None
 
+    def close(self) -> None:
+        """Close what the run opened: the dead-letter file, the progress display."""
+        if self.errors is not None:
+            self.errors.close()
+        if self.progress is not None:
+            self.progress.close()
+
     def counts(self, rows_written: int) -> RunCounts:
         return RunCounts(
             rows_read=self.rows_read + (self.errors.bad if self.errors else 0),

@@ -45,6 +45,12 @@ class ReadOptions:
     field: str | None = None  # json: the key of the list of records in a top-level object
     delimiter: str = ","  # csv
 
+    def __post_init__(self) -> None:
+        for name in ("batch_rows", "batch_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
 
 def compression_of(path: str) -> str | None:
     """``"gzip"``, ``"zstd"`` or None, from the file name."""

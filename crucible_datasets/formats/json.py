@@ -57,8 +57,6 @@ class JsonFormat(Format):
         """Every record of the document, in batches of at most ``options.batch_rows``."""
         if part.start != 0:
             raise ValueError(f"a JSON document is read whole; cannot start {part.path} at {part.start}")
-        if options.batch_rows < 1:
-            raise ValueError(f"batch_rows must be at least 1, got {options.batch_rows}")
         return _read(part.path, options, target_schema(options), errors)
 
 

@@ -65,8 +65,6 @@ class JsonlFormat(Format):
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """The rows of ``part`` in batches of at most ``options.batch_rows``."""
-        if options.batch_rows < 1:
-            raise ValueError(f"batch_rows must be at least 1, got {options.batch_rows}")
         schema = target_schema(options)
         return _PartReader(part, options, schema, errors).batches()
 

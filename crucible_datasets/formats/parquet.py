@@ -59,8 +59,6 @@ class ParquetFormat(Format):
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """The rows of row groups ``[part.start, part.end)`` in batches of ``options.batch_rows``."""
-        if options.batch_rows < 1:
-            raise ValueError(f"batch_rows must be at least 1, got {options.batch_rows}")
         return self._read(part, options, target_schema(options), errors)
 
     def num_rows(self, path: str) -> int:

@@ -103,10 +103,7 @@ class RunShardTask(beam.DoFn):
             self.capture.save(exc)
             raise
         finally:
-            if tally.errors is not None:
-                tally.errors.close()
-            if progress is not None:
-                progress.close()
+            tally.close()
         yield TaskReport.from_tally(tally, results)
 
 
@@ -143,8 +140,7 @@ class ReadRows(beam.DoFn):
             self.capture.save(exc)
             raise
         finally:
-            if tally.errors is not None:
-                tally.errors.close()
+            tally.close()
         report = TaskReport.from_tally(tally, [])
         report.stages.append((self.split, emitted, 0))
         yield beam.pvalue.TaggedOutput("report", report)

@@ -21,8 +21,7 @@ def iter_batches(pipeline: Pipeline) -> Iterator[Batch]:
     try:
         yield from pipeline.run_parts(pipeline.source.parts(), tally)
     finally:
-        if tally.errors is not None:
-            tally.errors.close()
+        tally.close()
 
 
 def write_task(pipeline: Pipeline, task: ShardTask, sink: Sink, tally: Tally) -> list[TaskResult]:
@@ -53,9 +52,7 @@ def write(
         for task in tasks:
             results.extend(write_task(pipeline, task, sink, tally))
     finally:
-        tally.progress.close()
-        if tally.errors is not None:
-            tally.errors.close()
+        tally.close()
     rows_written = sum(r.rows for r in results)
     summary = sink.finalize(
         results,

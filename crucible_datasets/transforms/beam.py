@@ -295,8 +295,6 @@ class ReadSplit(beam.PTransform):
             check_on_error(on_error)
             if on_error == "dead_letter" and not errors_path:
                 raise ValueError("on_error='dead_letter' needs errors_path= (a folder for the bad records)")
-            if not isinstance(batch_rows, int) or batch_rows < 1:
-                raise ValueError(f"batch_rows must be a positive integer, got {batch_rows!r}")
             options = ReadOptions(
                 columns=tuple(columns) if columns is not None else None, schema=schema, batch_rows=batch_rows
             )

@@ -370,3 +370,11 @@ def test_garbage_collector_state_is_left_as_found(tmp_path):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_read_options_refuse_a_batch_size_below_one():
+    from crucible_datasets.formats.base import ReadOptions
+
+    for bad in ({"batch_rows": 0}, {"batch_bytes": -1}, {"batch_rows": 1.5}):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            ReadOptions(**bad)
