@@ -1,16 +1,19 @@
 """The command line: ``crucible run``, ``crucible info``, ``crucible head``.
 
     crucible run openthoughts --input PATH --output PATH [--split S] [--runner direct] [beam flags...]
+    crucible run openthoughts --sample --output PATH      (the embedded 300-row sample)
     crucible info PATH [--config C]
     crucible head PATH [--config C] [--split S] [-n N]
 
 Flags that ``run`` does not know are handed to Beam (``--direct_num_workers=2``,
-``--project ...``), so a Beam runner gets every option it understands.
+``--project ...``), so a Beam runner gets every option it understands. Mistakes (a missing
+path, a missing bucket, mixed formats, a bad flag value) exit with status 2 and one message.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -22,11 +25,46 @@ from crucible_datasets.pipelines import PIPELINES
 RUNNER_HELP = (
     "local (in-process, default), direct (Beam's FnApiRunner), or a Beam runner name (DataflowRunner, ...)"
 )
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def byte_size(text: str) -> int:
+    """An argparse type: a size in bytes, ``1000000``, ``500MB``/``500M`` (10^6) or ``512MiB`` (2^20).
+
+    >>> byte_size("256MB"), byte_size("1GiB"), byte_size("4096")
+    (256000000, 1073741824, 4096)
+    """
+    found = _SIZE.match(text)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 500000000, 500MB, 512MiB)")
+    number, unit, binary = found.groups()
+    power = "kmgt".find(unit.lower()) + 1 if unit else 0
+    value = int(float(number) * (1024 if binary else 1000) ** power)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text!r}")
+    return value
 
 
 def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="dataset config (see `crucible info`)")
     parser.add_argument("--revision", default=None, help="Hub branch, tag or commit")
+    parser.add_argument(
+        "--format",
+        dest="input_format",
+        default=None,
+        help="input format if not by extension; among files of several formats, read only these",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     names = run.add_subparsers(dest="pipeline", required=True, metavar="PIPELINE")
     for pipeline in PIPELINES.values():
         sub = names.add_parser(pipeline.name, help=pipeline.help, description=pipeline.help)
-        source = sub.add_mutually_exclusive_group(required=pipeline.name != "openthoughts")
+        source = sub.add_mutually_exclusive_group(required=True)
         source.add_argument("--input", help="file, glob, folder, hf:// path or Hub id (owner/name)")
         if pipeline.name == "openthoughts":
             source.add_argument("--sample", action="store_true", help="use the embedded sample as input")
@@ -48,12 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--output-split", default=None, help="split name of the output (default: --split)")
         _add_source_arguments(sub)
         sub.add_argument("--runner", default="local", help=RUNNER_HELP)
-        sub.add_argument("--num-shards", type=int, default=None)
-        sub.add_argument("--max-rows-per-shard", type=int, default=None)
-        sub.add_argument("--on-error", choices=["raise", "skip", "dead_letter"], default="raise")
+        sub.add_argument("--num-shards", type=positive_int, default=None, help="output shards (>= 1)")
+        sub.add_argument("--max-rows-per-shard", type=positive_int, default=None)
         sub.add_argument(
-            "--format", dest="input_format", default=None, help="input format if not by extension"
+            "--max-bytes-per-shard", type=byte_size, default=None, help="e.g. 500MB or 512MiB"
         )
+        sub.add_argument("--on-error", choices=["raise", "skip", "dead_letter"], default="raise")
         pipeline.add_arguments(sub)
 
     info = commands.add_parser("info", help="configs, splits, files, bytes and row counts of a dataset")
@@ -72,12 +110,18 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
     import crucible_datasets as cd
 
     pipeline = PIPELINES[args.pipeline]
-    if getattr(args, "sample", False) or args.input is None:
+    if getattr(args, "sample", False):
         from crucible_datasets.pipelines.openthoughts import sample_path
 
         args.input = sample_path()
     if beam_flags and args.runner == "local":
-        raise SystemExit(f"crucible: unknown options {' '.join(beam_flags)} (Beam flags need --runner)")
+        unknown = " ".join(beam_flags)
+        print(f"crucible: error: unknown options {unknown} (Beam flags need --runner)", file=sys.stderr)
+        return 2
+    if args.output.startswith("gs://"):  # before reading anything, not when the first shard is uploaded
+        from crucible_datasets.storage import gcs
+
+        gcs.check_bucket(args.output)
     dataset = cd.load(
         args.input,
         config=args.config,
@@ -95,6 +139,7 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
         split=args.output_split or args.split,
         num_shards=args.num_shards,
         max_rows_per_shard=args.max_rows_per_shard,
+        max_bytes_per_shard=args.max_bytes_per_shard,
         runner=args.runner,
         options=beam_flags,
     )
@@ -107,23 +152,29 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from crucible_datasets.formats import format_for_path
     from crucible_datasets.loader import resolve
     from crucible_datasets.storage import filesystem
 
-    layout = resolve(args.path, revision=args.revision)
-    configs = [layout.config(args.config)] if args.config else list(layout.configs.values())
+    layout = resolve(args.path, revision=args.revision, format=args.input_format)
+    names = [args.config] if args.config else list(layout.configs)
+    configs = [layout.config(name) for name in names]  # a config that cannot be read says why
     print(f"dataset: {args.path}")
     for config in configs:
         print(f"config: {config.name}{' (default)' if config.default else ''}")
         for split, files in config.splits.items():
             sizes = [filesystem.size(f) for f in files]
-            rows = [format_for_path(f).num_rows(f) for f in files]
+            rows = [_format(f, args.input_format).num_rows(f) for f in files]
             known = "?" if any(r is None for r in rows) else f"{sum(rows):,}"
             print(f"  split: {split}  files: {len(files)}  bytes: {sum(sizes):,}  rows: {known}")
             for f, size, n in zip(files, sizes, rows, strict=True):
                 print(f"    {f}  {size:,} bytes" + (f"  {n:,} rows" if n is not None else ""))
     return 0
+
+
+def _format(path: str, name: str | None):
+    from crucible_datasets.formats import format_for_path, get_format
+
+    return get_format(name) if name else format_for_path(path)
 
 
 def cmd_head(args: argparse.Namespace) -> int:
@@ -132,8 +183,16 @@ def cmd_head(args: argparse.Namespace) -> int:
 
     split = args.split
     if split is None:
-        split = next(iter(resolve(args.path, revision=args.revision).config(args.config).splits))
-    dataset = cd.load(args.path, config=args.config, split=split, streaming=True, revision=args.revision)
+        layout = resolve(args.path, revision=args.revision, format=args.input_format)
+        split = next(iter(layout.config(args.config).splits))
+    dataset = cd.load(
+        args.path,
+        config=args.config,
+        split=split,
+        streaming=True,
+        revision=args.revision,
+        format=args.input_format,
+    )
     out = sys.stdout.buffer
     for row in dataset.take(args.n):
         out.write(orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS) + b"\n")

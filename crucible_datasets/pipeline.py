@@ -26,7 +26,7 @@ from crucible_datasets.counts import RunCounts
 from crucible_datasets.errors import ErrorPolicy
 from crucible_datasets.formats.base import FilePart
 from crucible_datasets.progress import Progress, TaskProgressFile
-from crucible_datasets.sources import DEFAULT_PART_BYTES, FileSource, TableSource
+from crucible_datasets.sources import DEFAULT_PART_BYTES, FileSource, Reading, TableSource, naming_files
 from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
 
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
@@ -43,9 +43,14 @@ class ShardTask:
 
 @dataclass
 class Tally:
-    """What one run (or one task of it) counted: rows read, per-stage in/out, bad records."""
+    """What one run (or one task of it) counted: rows read, per-stage in/out, bad records.
+
+    ``bytes_read`` sums the input bytes of the file parts opened (``FilePart.nbytes``; 0 for an
+    in-memory table), so it is the same however the runner groups the parts into tasks.
+    """
 
     rows_read: int = 0
+    bytes_read: int = 0
     files: set = field(default_factory=set)
     stages: list[StageCounter] = field(default_factory=list)
     errors: ErrorPolicy | None = None
@@ -59,6 +64,7 @@ class Tally:
             self.progress.close()
 
     def counts(self, rows_written: int) -> RunCounts:
+        """The run's :class:`RunCounts`, given the rows the sink wrote."""
         return RunCounts(
             rows_read=self.rows_read + (self.errors.bad if self.errors else 0),
             rows_written=rows_written,
@@ -66,6 +72,7 @@ class Tally:
             rows_bad=self.errors.bad if self.errors else 0,
             rows_added=sum(c.added for c in self.stages),
             files_read=len(self.files),
+            bytes_read=self.bytes_read,
         )
 
 
@@ -88,11 +95,13 @@ class Pipeline:
         return max(1, math.ceil(self.source.total_bytes() / DEFAULT_SHARD_BYTES))
 
     def plan_tasks(self, num_shards: int) -> list[ShardTask]:
-        """Cut the input into tasks writing ``num_shards`` slots in all.
+        """Cut the input into tasks for ``num_shards`` output shards.
 
         With whole-stream stages, one task reads everything. Otherwise the input is cut into
-        at least ``num_shards`` parts; with as many parts as shards each task writes one slot,
-        with fewer (a compressed file does not split) the slots are spread over the parts.
+        at least ``num_shards`` parts, grouped into at most ``num_shards`` tasks (with fewer
+        parts, as a compressed file does not split, one task a part). ``slots`` says which
+        shards a task's rows mostly land in; the sink's finalize cuts the rows of all tasks, in
+        task order, into the shards (``Sink.finalize(num_shards=)``).
         """
         if num_shards < 1:
             raise ValueError(f"num_shards must be at least 1, got {num_shards}")
@@ -110,12 +119,16 @@ class Pipeline:
         """Read ``parts`` in order and pass the batches through every stage."""
         if tally.errors is None:
             tally.errors = ErrorPolicy(self.source.on_error, self.source.errors_path)
-        return apply_stages(self._read(parts, tally), self.stages, tally.stages)
+        reading = Reading(self.source)  # a column error names the file(s) read
+        stream = apply_stages(self._read(parts, tally, reading), self.stages, tally.stages)
+        return naming_files(stream, reading)
 
-    def _read(self, parts: Sequence[FilePart], tally: Tally) -> Iterator[Batch]:
+    def _read(self, parts: Sequence[FilePart], tally: Tally, reading: Reading) -> Iterator[Batch]:
         progress = tally.progress
         for part in parts:
+            reading.start(part.path)
             tally.files.add(part.path)
+            tally.bytes_read += part.nbytes or 0
             for batch in self.source.read(part, tally.errors):
                 tally.rows_read += len(batch)
                 if progress is not None:

@@ -6,24 +6,37 @@ key is missing from some rows, a value is a list in one row and a string in anot
 - inference looks at every row's keys (a key missing from a row is null there);
 - types are promoted permissively (null -> anything, int -> float, struct fields unioned);
 - values that cannot share one Arrow type are carried as JSON text in a column whose field
-  metadata says so, and are decoded back to the original Python values when rows are read.
+  metadata says so, and are decoded back to the original Python values when rows are read;
+- so are objects whose keys vary within a batch (chat turns where only some have ``"lang"``):
+  as a struct, a key absent from an object would come back as ``None``. ``datasets`` 5 does
+  the same with its ``Json`` feature (the card declares these columns ``dtype: json``);
+- a declared schema marked :func:`partial` (what ``load(schema={...})`` passes) casts the
+  columns it names and leaves the others to inference.
 
 >>> b = from_pylist([{"a": 1, "b": [1]}, {"a": 2.5, "b": "x"}])
 >>> b.schema.field("a").type, is_json_text(b.schema.field("b"))
 (DataType(double), True)
 >>> to_pylist(b)
 [{'a': 1.0, 'b': [1]}, {'a': 2.5, 'b': 'x'}]
+>>> turns = [{"t": [{"role": "user", "lang": "en"}, {"role": "bot"}]}]
+>>> is_json_text(from_pylist(turns).schema.field("t")), to_pylist(from_pylist(turns)) == turns
+(True, True)
+>>> from_pylist([{"a": 1, "b": "x"}], partial(pa.schema([("a", pa.float64())]))).schema.types
+[DataType(double), DataType(string)]
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import chain
+from operator import itemgetter
 
 import orjson
 import pyarrow as pa
 
 JSON_TEXT_KEY = b"crucible.json"
 _JSON_TEXT_META = {JSON_TEXT_KEY: b"1"}
+PARTIAL_KEY = b"crucible.partial"  # schema metadata: the declared schema names only some columns
 
 
 def is_json_text(field: pa.Field) -> bool:
@@ -33,6 +46,32 @@ def is_json_text(field: pa.Field) -> bool:
 
 def json_text_field(name: str) -> pa.Field:
     return pa.field(name, pa.string(), metadata=_JSON_TEXT_META)
+
+
+def partial(schema: pa.Schema) -> pa.Schema:
+    """``schema`` marked as naming only some columns: readers cast those, infer the rest."""
+    return schema.with_metadata({**(schema.metadata or {}), PARTIAL_KEY: b"1"})
+
+
+def is_partial(schema: pa.Schema | None) -> bool:
+    """True for a declared schema made by :func:`partial`."""
+    return schema is not None and bool(schema.metadata) and schema.metadata.get(PARTIAL_KEY) == b"1"
+
+
+def narrow(schema: pa.Schema, columns: Sequence[str] | None) -> pa.Schema:
+    """The fields of the :func:`partial` ``schema`` among ``columns`` (all when None), still partial."""
+    if columns is None:
+        return schema
+    return pa.schema([f for f in schema if f.name in columns], metadata=schema.metadata)
+
+
+def overlay(stored: pa.Schema, declared: pa.Schema) -> pa.Schema:
+    """``stored`` with the fields ``declared`` names replaced by the declared ones (same order)."""
+    fields = []
+    for field in stored:
+        i = declared.get_field_index(field.name)
+        fields.append(field if i < 0 else declared.field(i))
+    return pa.schema(fields)
 
 
 def _dumps(value: object) -> str | None:
@@ -52,22 +91,76 @@ def column_names(rows: Iterable[dict]) -> list[str]:
 
 
 def from_pylist(rows: list[dict], schema: pa.Schema | None = None) -> pa.RecordBatch:
-    """Rows to one record batch; a declared ``schema`` wins (raises if a row does not fit)."""
-    if schema is not None:
+    """Rows to one record batch; a declared ``schema`` wins (raises if a row does not fit).
+
+    A :func:`partial` schema casts the columns it names (all-null ones when no row has them)
+    and infers the others, in the rows' key order.
+    """
+    if schema is not None and not is_partial(schema):
         return pa.RecordBatch.from_pylist(rows, schema=schema)
     names = column_names(rows)
+    if schema is not None:
+        seen = set(names)
+        names += [n for n in schema.names if n not in seen]
     arrays, fields = [], []
     for name in names:
         values = [row.get(name) for row in rows]
-        try:
-            array = pa.array(values)
-            field = pa.field(name, array.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            array = _json_text_array(values)
-            field = json_text_field(name)
+        declared = -1 if schema is None else schema.get_field_index(name)
+        if declared >= 0:
+            field = schema.field(declared)
+            array = pa.array(values, field.type)
+        else:
+            array, field = _infer(name, values)
         arrays.append(array)
         fields.append(field)
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _infer(name: str, values: list) -> tuple[pa.Array, pa.Field]:
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return _json_text_array(values), json_text_field(name)
+    if _has_struct(array.type) and _keys_vary(values, array.type):
+        try:
+            return _json_text_array(values), json_text_field(name)
+        except TypeError:  # a value JSON cannot hold (bytes): keep the struct
+            pass
+    return array, pa.field(name, array.type)
+
+
+def _has_struct(t: pa.DataType) -> bool:
+    if pa.types.is_struct(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _has_struct(t.value_type)
+    return False
+
+
+def _keys_vary(values: list, t: pa.DataType) -> bool:
+    """True when an object at a struct position of ``t`` lacks one of the struct's fields.
+
+    The struct's fields are the union of the objects' keys, so an object with as many keys as
+    fields has them all: one ``len()`` per object, and nested values looked at only below structs.
+    """
+    try:
+        if pa.types.is_struct(t):
+            lengths = set(map(len, values))
+        else:  # a list type (only lists reach here: see _has_struct)
+            items = list(chain.from_iterable(values))
+    except TypeError:  # None among the values
+        values = [v for v in values if v is not None]
+        return _keys_vary(values, t) if values else False
+    if not pa.types.is_struct(t):
+        return bool(items) and _keys_vary(items, t.value_type)
+    n = t.num_fields
+    if lengths - {n}:
+        return True
+    for i in range(n):
+        child = t.field(i)
+        if _has_struct(child.type) and _keys_vary(list(map(itemgetter(child.name), values)), child.type):
+            return True
+    return False
 
 
 def to_pylist(batch: pa.RecordBatch | pa.Table) -> list[dict]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import ErrorPolicy, check_on_error
+from crucible_datasets.errors import ColumnNotFoundError, ErrorPolicy, check_on_error
 from crucible_datasets.formats import format_for_path, get_format
 from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format, ReadOptions
 from crucible_datasets.storage import filesystem
@@ -38,6 +38,11 @@ class FileSource:
     errors_path: str | None = None
     shuffle_seed: int | None = None
     description: str = ""
+    # True: a column of ``options.columns`` that a file lacks comes back as nulls. False (what
+    # ``load(columns=)`` uses): it is left out, so the ``SelectColumns`` stage after the read can
+    # tell a missing column from an all-null one; then only formats that store their schema
+    # (Parquet), and have every column, are asked for them: the others give every column.
+    fill_missing: bool = True
 
     def __post_init__(self) -> None:
         check_on_error(self.on_error)
@@ -67,7 +72,13 @@ class FileSource:
         return parts
 
     def read(self, part: FilePart, errors: ErrorPolicy) -> Iterator[Batch]:
-        return self.format_for(part.path).read(part, self.options, errors)
+        fmt = self.format_for(part.path)
+        options = self.options
+        if not self.fill_missing and options.columns is not None and options.schema is None:
+            stored = fmt.stored_schema(part.path)
+            if stored is None or any(stored.get_field_index(c) < 0 for c in options.columns):
+                options = replace(options, columns=None)  # the stage names every column of the file
+        return fmt.read(part, options, errors)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +108,42 @@ class TableSource:
 
     def read(self, part: FilePart, errors: ErrorPolicy | None) -> Iterator[Batch]:
         end = self.table.num_rows if part.end is None else part.end
+        if self.table.num_rows == 0 and self.table.num_columns:  # no rows: its columns still go through
+            yield Batch.from_arrow(self.table)
         for start in range(part.start, end, self.batch_rows):
             piece = self.table.slice(start, min(self.batch_rows, end - start))
             yield Batch.from_arrow(piece)
+
+
+@dataclass
+class Reading:
+    """The files one run has opened, and the one being read: what a column error names."""
+
+    source: FileSource | TableSource
+    files: dict[str, None] = field(default_factory=dict)
+    current: str | None = None
+
+    def start(self, path: str) -> None:
+        self.current = path
+        self.files[path] = None
+
+    def where(self, whole_stream: bool) -> str:
+        """The file being read, or (``whole_stream``) every file read so far."""
+        if not self.source.files:  # an in-memory table: what it was loaded from
+            return self.source.description
+        if not whole_stream:
+            return self.current or self.source.description
+        files = list(self.files) or list(self.source.files)
+        if len(files) <= 3:
+            return ", ".join(files)
+        return f"{', '.join(files[:3])} and {len(files) - 3} more files"
+
+
+def naming_files(stream: Iterator[Batch], reading: Reading) -> Iterator[Batch]:
+    """``stream``, with the file(s) being read added to a :class:`ColumnNotFoundError`."""
+    try:
+        yield from stream
+    except ColumnNotFoundError as exc:
+        if exc.source is None:
+            exc.with_source(reading.where(exc.at_end))
+        raise

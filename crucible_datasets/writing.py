@@ -17,6 +17,22 @@ def errors_folder(path: str, split: str, config: str | None) -> str:
     return filesystem.join(path, "_errors", *([config] if config else []), split)
 
 
+def check_shard_options(
+    num_shards: int | None = None,
+    max_rows_per_shard: int | None = None,
+    max_bytes_per_shard: int | None = None,
+) -> None:
+    """Raise ValueError unless each option is None or a positive int (checked before any work)."""
+    given = {
+        "num_shards": num_shards,
+        "max_rows_per_shard": max_rows_per_shard,
+        "max_bytes_per_shard": max_bytes_per_shard,
+    }
+    for name, value in given.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+
+
 def run_write(
     pipeline: Pipeline,
     sink: Sink,
@@ -26,7 +42,12 @@ def run_write(
     options: Sequence[str] | None = None,
     progress: bool | None = None,
 ) -> WriteSummary:
-    """Run ``pipeline`` into ``sink`` on ``runner`` ("local", "direct", or any Beam runner name)."""
+    """Run ``pipeline`` into ``sink`` on ``runner`` ("local", "direct", or any Beam runner name).
+
+    ``num_shards`` shards are written (default: one per 256 MiB of input), with balanced row
+    counts, the same on every runner; see ``Sink.finalize`` for fewer rows than shards.
+    """
+    check_shard_options(num_shards)
     source = pipeline.source
     if source.on_error == "dead_letter" and source.errors_path is None:
         pipeline = replace(
@@ -63,6 +84,7 @@ class Writable:
         config: str | None = None,
         num_shards: int | None = None,
         max_rows_per_shard: int | None = None,
+        max_bytes_per_shard: int | None = None,
         compression: str = "snappy",
         runner: str = "local",
         options: Sequence[str] | None = None,
@@ -70,10 +92,20 @@ class Writable:
     ) -> WriteSummary:
         """Write Hub-style Parquet shards (``{path}/data/{split}-00000-of-0000N.parquet``).
 
+        ``num_shards`` (default: one per 256 MiB of input) shards of balanced row counts, or one
+        per row when there are fewer rows; ``max_rows_per_shard`` / ``max_bytes_per_shard``
+        (Arrow size, approximate) add shards where they are needed. Balanced shards cost a
+        second pass over rows whose temp file is not exactly one shard (``Sink.finalize``).
         Returns a :class:`WriteSummary` with rows read, written, filtered and bad, and the files.
         """
+        check_shard_options(num_shards, max_rows_per_shard, max_bytes_per_shard)
         sink = ParquetSink(
-            path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression
+            path,
+            split=split,
+            config=config,
+            max_rows_per_shard=max_rows_per_shard,
+            max_bytes_per_shard=max_bytes_per_shard,
+            compression=compression,
         )
         return run_write(
             self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress
@@ -87,14 +119,24 @@ class Writable:
         config: str | None = None,
         num_shards: int | None = None,
         max_rows_per_shard: int | None = None,
+        max_bytes_per_shard: int | None = None,
         compression: str | None = None,
         runner: str = "local",
         options: Sequence[str] | None = None,
         progress: bool | None = None,
     ) -> WriteSummary:
-        """Write Hub-style JSON Lines shards; ``compression`` is None, "gzip" or "zstd"."""
+        """Write Hub-style JSON Lines shards; ``compression`` is None, "gzip" or "zstd".
+
+        The shard options are those of :meth:`write_parquet`.
+        """
+        check_shard_options(num_shards, max_rows_per_shard, max_bytes_per_shard)
         sink = JsonlSink(
-            path, split=split, config=config, max_rows_per_shard=max_rows_per_shard, compression=compression
+            path,
+            split=split,
+            config=config,
+            max_rows_per_shard=max_rows_per_shard,
+            max_bytes_per_shard=max_bytes_per_shard,
+            compression=compression,
         )
         return run_write(
             self._pipeline(), sink, runner=runner, num_shards=num_shards, options=options, progress=progress

@@ -1,6 +1,6 @@
 import pytest
 
-pytest_plugins = ["tests.servers.fixtures"]
+pytest_plugins = ["tests.servers.fixtures", "tests.hf_env"]  # hf_python: the real datasets client
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 """Dataset: eager operations, indexing, Arrow access, writes."""
 
+import re
+
 import pytest
 
 import crucible_datasets as cd
@@ -40,3 +42,53 @@ def test_write_and_reload(ds, tmp_path):
     again = cd.load(str(tmp_path / "out"), split="train")
     assert sorted(again["i"]) == list(range(10))
     assert list(ds.to_iterable_dataset().take(2)) == [{"i": 0, "s": "0"}, {"i": 1, "s": "1"}]
+
+
+
+def _loaded(folder, fmt: str) -> tuple[str, cd.Dataset]:
+    """Two question/answer rows in a ``fmt`` file, loaded eagerly: (path, dataset)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"question": "1+1", "answer": "2"}, {"question": "2+2", "answer": "4"}]
+    path = str(folder / f"train.{fmt}")
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    with open(path, "a") as f:
+        if fmt == "jsonl":
+            f.writelines(f'{{"question": "{r["question"]}", "answer": "{r["answer"]}"}}\n' for r in rows)
+        elif fmt == "csv":
+            f.write("question,answer\n" + "".join(f"{r['question']},{r['answer']}\n" for r in rows))
+    return path, cd.load(path, split="train")
+
+
+CLASH = "rename_column: column 'answer' already exists"
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
+@pytest.mark.parametrize(
+    "op, message",
+    [
+        (lambda ds: ds.where("b > 1"), r"filter expression 'b > 1': column 'b' not found"),
+        (lambda ds: ds.select_columns(["typo"]), "select_columns: column 'typo' not found"),
+        (lambda ds: ds.remove_columns(["typo"]), "remove_columns: column 'typo' not found"),
+        (lambda ds: ds.rename_column("typo", "x"), "rename_column: column 'typo' not found"),
+        (lambda ds: ds.rename_column("question", "answer"), CLASH),
+        (lambda ds: ds.rename_columns({"question": "answer"}), CLASH),
+    ],
+)
+def test_a_missing_or_clashing_column_is_an_error_naming_the_file(tmp_path, fmt, op, message):
+    path, ds = _loaded(tmp_path, fmt)
+    expected = rf"^{message} in {re.escape(path)}.*; available columns: question, answer$"
+    with pytest.raises(cd.errors.ColumnNotFoundError, match=expected):
+        op(ds)
+    assert ds.rename_column("question", "prompt").column_names == ["prompt", "answer"]
+    assert len(ds.map(lambda r: {"b": 2}).where("b > 1")) == 2
+
+
+def test_in_memory_dataset_errors_name_the_columns(ds):
+    expected = r"in <in-memory table>.*; available columns: i, s$"
+    with pytest.raises(cd.errors.ColumnNotFoundError, match=expected):
+        ds.rename_columns({"i": "s"})
+    with pytest.raises(ValueError, match="must all be different"):
+        ds.rename_columns({"i": "x", "s": "x"})

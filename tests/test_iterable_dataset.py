@@ -88,3 +88,56 @@ def test_map_removes_columns_before_the_update(numbers):
     """As in datasets: a column the function returns is kept even if named in remove_columns."""
     row = next(iter(numbers.map(lambda r: {"sq": -1, "new": 1}, remove_columns=["sq", "tag"])))
     assert row == {"i": 0, "sq": -1, "new": 1}
+
+
+def test_a_missing_column_is_an_error_naming_the_file_not_an_empty_result(numbers):
+    path = numbers.pipeline.source.files[0]
+    for op in (
+        lambda ds: ds.where("sq > 1 and typo > 1"),
+        lambda ds: ds.select_columns(["typo"]),
+        lambda ds: ds.remove_columns("typo"),
+        lambda ds: ds.rename_column("typo", "x"),
+    ):
+        with pytest.raises(cd.errors.ColumnNotFoundError, match="column 'typo' not found in (.*)$") as info:
+            list(op(numbers))
+        assert str(info.value).endswith(f"not found in {path}; available columns: i, sq, tag")
+    with pytest.raises(cd.errors.ColumnNotFoundError, match=f"column 'tag' already exists in {path}"):
+        list(numbers.rename_column("sq", "tag"))
+    assert len(list(numbers.map(lambda r: {"typo": 2}).where("typo > 1"))) == 100
+
+
+def test_a_json_key_that_no_file_has_names_every_file_read(tmp_path):
+    for i in range(5):
+        (tmp_path / f"part-{i}.jsonl").write_text('{"a": 1}\n' if i else '{"a": 1, "late": 1}\n')
+    ds = cd.load(str(tmp_path / "part-*.jsonl"), split="train", streaming=True)
+    assert list(ds.where("late > 0")) == [{"a": 1, "late": 1}]  # one row of one file is enough
+    expected = (
+        f"column 'typo' not found in {tmp_path}/part-0.jsonl, {tmp_path}/part-1.jsonl, "
+        f"{tmp_path}/part-2.jsonl and 2 more files; available columns: a, late"
+    )
+    with pytest.raises(cd.errors.ColumnNotFoundError) as info:
+        list(ds.where("typo > 0"))
+    assert str(info.value).endswith(expected)
+
+
+@pytest.mark.parametrize("runner", ["local", "direct"])
+def test_writes_fail_with_the_same_column_error_on_beam(tmp_path, runner):
+    import pyarrow.parquet as pq
+
+    jsonl = tmp_path / "q.jsonl"
+    jsonl.write_text('{"question": "1+1", "answer": "2"}\n')
+    parquet = tmp_path / "q.parquet"
+    pq.write_table(pa.table({"question": ["1+1"], "answer": ["2"]}), parquet)
+    missing = "filter expression 'b > 1': column 'b' not found"
+    clash = "rename_column: column 'answer' already exists"
+    for path, op, message in [
+        (jsonl, lambda ds: ds.where("b > 1"), missing),
+        (parquet, lambda ds: ds.where("b > 1"), missing),
+        (jsonl, lambda ds: ds.rename_column("question", "answer"), clash),
+    ]:
+        ds = op(cd.load(str(path), split="train", streaming=True))
+        with pytest.raises(cd.errors.ColumnNotFoundError) as info:
+            ds.write_parquet(str(tmp_path / "out"), runner=runner)
+        assert str(info.value).startswith(f"{message} in {path}")
+        assert str(info.value).endswith("; available columns: question, answer")
+    assert not (tmp_path / "out" / "data").exists()

@@ -43,13 +43,41 @@ class ReadOptions:
     batch_rows: int = DEFAULT_BATCH_ROWS
     batch_bytes: int = DEFAULT_BATCH_BYTES  # line formats also end a batch at this much input
     field: str | None = None  # json: the key of the list of records in a top-level object
-    delimiter: str = ","  # csv
+    delimiter: str | None = None  # csv: None sniffs one of , ; tab | (always a tab for .tsv)
+    quotechar: str = '"'  # csv
+    header: int | None = 0  # csv: 0 = the first row names the columns; None = no header row
+    column_names: tuple[str, ...] | None = None  # csv: names of the columns (replace a header row)
 
     def __post_init__(self) -> None:
         for name in ("batch_rows", "batch_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("delimiter", "quotechar"):
+            value = getattr(self, name)
+            if value is None and name == "delimiter":
+                continue
+            if not isinstance(value, str) or len(value) != 1 or value in "\r\n":
+                raise ValueError(f"{name} must be one character (not a newline), got {value!r}")
+        if self.delimiter is not None and self.delimiter == self.quotechar:
+            raise ValueError(f"delimiter and quotechar must differ, both are {self.delimiter!r}")
+        if self.header is not None and (isinstance(self.header, bool) or self.header != 0):
+            raise ValueError(
+                f"header must be 0 (the first row names the columns) or None (no header row), "
+                f"got {self.header!r}"
+            )
+        if self.column_names is not None:
+            names = self.column_names
+            if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"column_names must be a list of strings, got {names!r}")
+            names = tuple(names)
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if not names or duplicates:
+                raise ValueError(
+                    f"column_names must name each column once, got {list(names)!r}"
+                    + (f" (repeated: {', '.join(duplicates)})" if duplicates else "")
+                )
+            object.__setattr__(self, "column_names", names)
 
 
 def compression_of(path: str) -> str | None:

@@ -1,39 +1,49 @@
-"""CSV and TSV: a header row, then records; streamed a block at a time with ``pyarrow.csv``.
+"""CSV and TSV: an optional header row, then records; streamed a block at a time with ``pyarrow.csv``.
 
 A CSV file is always ONE part: a quoted field may contain newlines, so a reader dropped at an
 arbitrary byte cannot tell whether it is inside a quoted field or at the start of a record.
 
 Values come back typed: each column of each block is read as raw bytes and then converted to
-the narrowest of int64, float64, bool and string that fits every value of the block (empty
-fields are None). The choice only widens along the file (int -> float -> string), so a column
-that holds numbers for a million rows and then text does not crash the read; the earlier
-batches keep their numbers. A declared schema wins over inference: each column is cast to its
-declared type and the records that do not fit are bad records.
+the narrowest of int64, float64, bool and string that fits every value of the block. An
+unquoted empty field is None; a quoted empty field (``""``) is the empty string ``""`` in a
+string column and None in a number or bool column (as PostgreSQL's ``COPY ... CSV`` reads
+them), so a file that quotes every field keeps its number columns. The choice only widens
+along the file (int -> float -> string), so a column that holds numbers for a million rows
+and then text does not crash the read; the earlier batches keep their numbers. A declared
+schema wins over inference: each column is cast to its declared type and the records that do
+not fit are bad records.
 
 Bad records: a record with the wrong number of fields (``line`` unknown, the record's text in
 ``raw``), a field that is not UTF-8, a value that does not fit the declared schema. For the
 last two ``line`` is the record number counting the header as 1 and malformed records not at
 all (the line number when no field holds a newline and every record is well formed).
 
-The delimiter is ``options.delimiter``; left at its default ``","``, a ``.tsv`` file (also
-``.tsv.gz``) is read with a tab.
+Dialect (:class:`ReadOptions`): ``delimiter`` (None: a tab for ``.tsv``/``.tsv.gz``, else
+sniffed by :func:`sniff_delimiter` from the first 64 KiB), ``quotechar`` (``"``), ``header``
+(0: the first row names the columns; None: there is no header row) and ``column_names``
+(the names of the columns; with a header row they replace its names). ``header=None`` needs
+``column_names``; a ``column_names`` whose length differs from the first row's is an error.
 
 >>> import os, tempfile
 >>> path = os.path.join(tempfile.mkdtemp(), "a.csv")
 >>> with open(path, "wb") as f:
-...     _ = f.write(b'id,text,score\\r\\n1,"a, ""quoted""\\nline",0.5\\r\\n2,,\\r\\n')
+...     _ = f.write(b'id;text;score\\r\\n1;"a; ""quoted""\\nline";0.5\\r\\n2;"";\\r\\n')
 >>> [b.rows for b in CsvFormat().read(FilePart(path), ReadOptions(), ErrorPolicy())]
-[[{'id': 1, 'text': 'a, "quoted"\\nline', 'score': 0.5}, {'id': 2, 'text': None, 'score': None}]]
+[[{'id': 1, 'text': 'a; "quoted"\\nline', 'score': 0.5}, {'id': 2, 'text': '', 'score': None}]]
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import csv as pacsv
 
+from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
 from crucible_datasets.errors import RAW_SNIPPET_BYTES, BadRecord, BadRecordError, DataFileError, ErrorPolicy
 from crucible_datasets.formats._common import CAST_ERRORS, raw_of_row, target_schema
@@ -41,6 +51,8 @@ from crucible_datasets.formats._compressed import open_stream
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions, strip_compression
 
 BLOCK_BYTES = 1 << 20
+SNIFF_BYTES = 64 * 1024  # the start of a file that the delimiter is sniffed from
+SNIFF_DELIMITERS = (",", ";", "\t", "|")  # in order of preference when they tie
 
 # Types tried, in order, for a column of one block, given the type chosen for earlier blocks.
 _NEXT_TYPES: dict[pa.DataType | None, tuple[pa.DataType, ...]] = {
@@ -53,7 +65,7 @@ _NEXT_TYPES: dict[pa.DataType | None, tuple[pa.DataType, ...]] = {
 
 
 class CsvFormat(Format):
-    """CSV (``.csv``) and TSV (``.tsv``) with a header row; always one part per file."""
+    """CSV (``.csv``) and TSV (``.tsv``); always one part per file."""
 
     name = "csv"
     extensions = (".csv", ".tsv")
@@ -62,22 +74,83 @@ class CsvFormat(Format):
         """Every record of the file, in batches of at most ``options.batch_rows``."""
         if part.start != 0:
             raise ValueError(f"a CSV file is read whole; cannot start {part.path} at {part.start}")
+        if schemas.is_partial(options.schema):  # casts the columns it names, infers the others
+            return _read(part.path, options, schemas.narrow(options.schema, options.columns), errors)
         return _read(part.path, options, target_schema(options), errors)
 
 
 def delimiter_for(path: str, options: ReadOptions) -> str:
-    """``options.delimiter``, except a tab for ``.tsv`` files when it is left at ``","``."""
-    if options.delimiter == "," and os.path.splitext(strip_compression(path))[1].lower() == ".tsv":
+    """``options.delimiter``; when None, a tab for ``.tsv`` files, else sniffed from the file's start."""
+    if options.delimiter is not None:
+        return options.delimiter
+    if os.path.splitext(strip_compression(path))[1].lower() == ".tsv":
         return "\t"
-    return options.delimiter
+    with open_stream(path) as stream:
+        sample = _read_up_to(stream, SNIFF_BYTES)
+    return sniff_delimiter(sample, options.quotechar, truncated=len(sample) == SNIFF_BYTES)
+
+
+def sniff_delimiter(sample: bytes, quotechar: str = '"', truncated: bool = False) -> str:
+    """The delimiter of the CSV text ``sample``: one of ``, ; tab |``, else ``","``.
+
+    The rule is DuckDB's sniffer's, narrowed to four candidates: split the sample into records
+    with each candidate (quotes respected) and keep the one whose first record has at least two
+    fields and that the most records agree with in field count; more fields break a tie, then
+    the order above. ``truncated``: the sample is a file's start, its last record may be cut.
+
+    >>> sniff_delimiter(b'name;note\\nAda;"a, b; c"\\nBob;x,y\\n')
+    ';'
+    >>> sniff_delimiter(b"one column\\n1,5\\n")
+    ','
+    """
+    if truncated:
+        sample = sample[: sample.rfind(b"\n") + 1] or sample
+    text = sample.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    best, best_score = ",", (0, 0)
+    for delimiter in SNIFF_DELIMITERS:
+        counts = []
+        try:
+            for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quotechar):
+                if record:
+                    counts.append(len(record))
+        except csv.Error:
+            continue
+        if truncated and len(counts) > 1:
+            counts.pop()  # may end inside a quoted field
+        if not counts or counts[0] < 2:
+            continue
+        score = (sum(c == counts[0] for c in counts), counts[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _read_up_to(stream, n: int) -> bytes:
+    chunks, size = [], 0
+    while size < n:
+        chunk = stream.read(n - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _read(path: str, options: ReadOptions, schema: pa.Schema | None, errors: ErrorPolicy) -> Iterator[Batch]:
     delimiter = delimiter_for(path, options)
-    names = _header(path, delimiter)
-    if names is None:
+    first_row = _header(path, delimiter, options.quotechar, options.header)
+    if first_row is None:
         return
-    wanted = list(schema.names) if schema is not None else options.columns
+    names = _column_names(path, options, first_row)
+    # pyarrow's names: the header row's, or f0, f1, ... without one; renamed to ``names`` per block
+    file_names = first_row if options.header == 0 else [f"f{i}" for i in range(len(first_row))]
+    partial = schemas.is_partial(schema)
+    if partial and (missing := [n for n in schema.names if n not in names]):
+        raise DataFileError(
+            f"{path}: the declared schema names columns {missing} that the file does not have "
+            f"(its columns: {', '.join(names)})"
+        )
+    wanted = list(schema.names) if schema is not None and not partial else options.columns
     raised: list[BadRecordError] = []
 
     def on_invalid(row) -> str:
@@ -96,31 +169,69 @@ def _read(path: str, options: ReadOptions, schema: pa.Schema | None, errors: Err
             raised,
             lambda: pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
+                read_options=pacsv.ReadOptions(
+                    block_size=BLOCK_BYTES,
+                    use_threads=False,
+                    autogenerate_column_names=options.header is None,
+                ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+                    delimiter=delimiter,
+                    quote_char=options.quotechar,
+                    newlines_in_values=True,
+                    invalid_row_handler=on_invalid,
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.binary() for n in names},
+                    column_types={n: pa.binary() for n in file_names},
                     null_values=[""],
                     strings_can_be_null=True,
-                    include_columns=wanted,
-                    include_missing_columns=True,
+                    quoted_strings_can_be_null=False,  # "" is an empty string, not null
                 ),
             ),
         )
         types: dict[str, pa.DataType | None] = {}
-        record = 1  # records so far, counting the header
+        record = 1 if options.header == 0 else 0  # records so far, counting the header
         while True:
             block = _guard(path, raised, lambda: _next(reader))
             if block is None:
                 return
+            block = _project(pa.RecordBatch.from_arrays(block.columns, names=names), wanted)
             first, record = record, record + block.num_rows
             block = _typed(block, schema, types, path, first, errors)
             for start in range(0, block.num_rows, options.batch_rows):
                 yield Batch.from_arrow(block.slice(start, options.batch_rows))
     finally:
         stream.close()
+
+
+def _column_names(path: str, options: ReadOptions, first_row: list[str]) -> list[str]:
+    """The names of the columns: ``options.column_names`` checked against the first row, or the header."""
+    given = options.column_names
+    shown = ", ".join(repr(v) for v in first_row[:20]) + (", ..." if len(first_row) > 20 else "")
+    if given is None:
+        if options.header is None:
+            raise ValueError(
+                f"{path}: header=None (no header row) needs column_names=[...], one name for each of "
+                f"the {len(first_row)} fields of line 1 ({shown})"
+            )
+        return list(first_row)
+    if len(given) != len(first_row):
+        row = "the header row" if options.header == 0 else "the first row"
+        raise ValueError(
+            f"{path}, line 1: column_names= gives {len(given)} names ({', '.join(given)}) but {row} "
+            f"has {len(first_row)} fields ({shown})"
+        )
+    return list(given)
+
+
+def _project(block: pa.RecordBatch, wanted: list[str] | tuple[str, ...] | None) -> pa.RecordBatch:
+    """``block`` narrowed to ``wanted`` (in that order); a column it lacks is all null."""
+    if wanted is None:
+        return block
+    names = block.schema.names
+    arrays = [
+        block.column(names.index(w)) if w in names else pa.nulls(block.num_rows, pa.binary()) for w in wanted
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=list(wanted))
 
 
 def _next(reader) -> pa.RecordBatch | None:
@@ -141,15 +252,23 @@ def _guard(path: str, raised: list[BadRecordError], fn):
         raise DataFileError(f"cannot read {path} as CSV: {exc}") from exc
 
 
-def _header(path: str, delimiter: str) -> list[str] | None:
-    """The column names, or None for an empty file."""
+def _header(path: str, delimiter: str, quotechar: str, header: int | None) -> list[str] | None:
+    """The header row's names (with ``header=None``, the first row's field count as f0, f1, ...).
+
+    None for an empty file.
+    """
     with open_stream(path) as stream:
         try:
             reader = pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
+                read_options=pacsv.ReadOptions(
+                    block_size=BLOCK_BYTES, use_threads=False, autogenerate_column_names=header is None
+                ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"
+                    delimiter=delimiter,
+                    quote_char=quotechar,
+                    newlines_in_values=True,
+                    invalid_row_handler=lambda row: "skip",
                 ),
             )
         except DataFileError:
@@ -158,7 +277,11 @@ def _header(path: str, delimiter: str) -> list[str] | None:
             if "Empty CSV file" in str(exc):
                 return None
             raise DataFileError(f"cannot read {path} as CSV: {exc}") from exc
-        return list(reader.schema.names)
+        try:
+            return list(reader.schema.names)
+        except UnicodeDecodeError as exc:
+            where = f"cannot read {path} as CSV: line 1 (the header row)"
+            raise DataFileError(f"{where} is not UTF-8: {exc}") from exc
 
 
 def _typed(
@@ -178,19 +301,26 @@ def _typed(
         for i, reason in failed.items():
             bad.setdefault(i, reason)
     if schema is not None:
-        arrays = []
-        for field, text, column in zip(schema, texts, block.columns, strict=True):
+        arrays, fields = [], []
+        for name, text, column in zip(block.schema.names, texts, block.columns, strict=True):
+            if schema.get_field_index(name) < 0:  # a partial declared schema leaves it to inference
+                arrays.append(_infer(name, text, types))
+                fields.append(pa.field(name, arrays[-1].type))
+                continue
+            field = schema.field(name)
+            fields.append(field)
             target = field.type
             if pa.types.is_binary(target) or pa.types.is_large_binary(target):
                 array, failed = _convert(column, target, "")
             else:
+                source = text if _is_text(target) else _blanks_to_null(text)
                 array, failed = _convert(
-                    text, target, f"does not fit the declared type {target} of {field.name!r}"
+                    source, target, f"does not fit the declared type {target} of {field.name!r}"
                 )
             arrays.append(array)
             for i, reason in failed.items():
                 bad.setdefault(i, reason)
-        out_schema = schema
+        out_schema = pa.schema(fields) if schemas.is_partial(schema) else schema
     else:
         arrays, fields = [], []
         for name, text in zip(block.schema.names, texts, strict=True):
@@ -207,6 +337,18 @@ def _typed(
         keep = pa.array([i not in bad for i in range(block.num_rows)])
         arrays = [a.filter(keep) for a in arrays]
     return pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _blanks_to_null(text: pa.Array) -> pa.Array:
+    """``text`` with its empty strings (quoted empty fields) as nulls: no number or bool is empty."""
+    blanks = pc.equal(text, "")
+    if not pc.any(blanks).as_py():
+        return text
+    return pc.if_else(blanks, pa.scalar(None, text.type), text)
 
 
 def _raw_value(value: pa.Scalar) -> object:
@@ -234,15 +376,21 @@ def _convert(array: pa.Array, target: pa.DataType, reason: str) -> tuple[pa.Arra
 
 
 def _infer(name: str, text: pa.Array, types: dict[str, pa.DataType | None]) -> pa.Array:
-    """``text`` as the narrowest type that fits, never narrower than earlier blocks' choice."""
-    if text.null_count == len(text) and pa.types.is_string(text.type):
-        previous = types.get(name)
-        return pa.nulls(len(text), previous if previous is not None else pa.null())
-    if pa.types.is_null(text.type):  # a column asked for that the file does not have
+    """``text`` as the narrowest type that fits, never narrower than earlier blocks' choice.
+
+    Quoted empty fields (``""``) are ignored in choosing a number or bool type, and are null in
+    it; a column that holds nothing else is a string column.
+    """
+    previous = types.get(name)
+    values = _blanks_to_null(text)
+    if values.null_count == len(values):  # only nulls and quoted empty fields
+        if values is text or (previous is not None and not _is_text(previous)):
+            return pa.nulls(len(text), previous if previous is not None else pa.null())
+        types[name] = pa.string()
         return text
-    for target in _NEXT_TYPES[types.get(name)]:
+    for target in _NEXT_TYPES[previous]:
         try:
-            array = text.cast(target)
+            array = (text if _is_text(target) else values).cast(target)
         except CAST_ERRORS:
             continue
         types[name] = target

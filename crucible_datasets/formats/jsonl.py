@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 import orjson
 
+from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
 from crucible_datasets.errors import RAW_SNIPPET_BYTES, BadRecord, DataFileError, ErrorPolicy
 from crucible_datasets.formats._common import json_type_name, project, rows_to_batch, target_schema
@@ -65,7 +66,10 @@ class JsonlFormat(Format):
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """The rows of ``part`` in batches of at most ``options.batch_rows``."""
-        schema = target_schema(options)
+        if schemas.is_partial(options.schema):  # casts the columns it names, infers the others
+            schema = schemas.narrow(options.schema, options.columns)
+        else:
+            schema = target_schema(options)
         return _PartReader(part, options, schema, errors).batches()
 
 
@@ -212,6 +216,8 @@ class _PartReader:
             index, offset = where[i]
             return self.path, self._line_number(index), offset
 
+        if self.options.columns is not None and schemas.is_partial(self.schema):
+            rows = project(rows, self.options.columns)
         return rows_to_batch(rows, self.options, self.schema, self.errors, locate)
 
     # -- bad lines -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ The row count and schema come from the footer without reading any data.
 
 A declared schema casts each batch; rows that cannot be cast are bad records whose ``line``
 is the 1-based row number in the file. A column asked for but missing from the file comes
-back as nulls (files of one dataset drift).
+back as nulls (files of one dataset drift). A file without rows reads as one empty batch that
+carries its columns and types.
 
 >>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq
 >>> path = os.path.join(tempfile.mkdtemp(), "a.parquet")
@@ -58,8 +59,17 @@ class ParquetFormat(Format):
         return parts
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
-        """The rows of row groups ``[part.start, part.end)`` in batches of ``options.batch_rows``."""
-        return self._read(part, options, target_schema(options), errors)
+        """The rows of row groups ``[part.start, part.end)`` in batches of ``options.batch_rows``.
+
+        A file without rows gives one empty batch with its columns. A :func:`partial
+        <crucible_datasets.schema.partial>` declared schema casts the columns it names (each must
+        be in the file) and keeps the others as stored.
+        """
+        if schemas.is_partial(options.schema):
+            schema = schemas.narrow(options.schema, options.columns)
+        else:
+            schema = target_schema(options)
+        return self._read(part, options, schema, errors)
 
     def num_rows(self, path: str) -> int:
         return self._metadata(path).num_rows
@@ -80,23 +90,34 @@ class ParquetFormat(Format):
             metadata = pf.metadata
             end = metadata.num_row_groups if part.end is None else min(part.end, metadata.num_row_groups)
             groups = list(range(max(0, part.start), end))
-            if not groups:
+            if metadata.num_rows == 0:  # its first part reads one empty batch (see below)
+                groups = []
+                if part.start > 0:
+                    return
+            elif not groups:
                 return
-            row = sum(metadata.row_group(i).num_rows for i in range(groups[0]))  # rows before the part
-            stored = pf.schema_arrow
-            wanted = list(schema.names) if schema is not None else options.columns
+            row = sum(metadata.row_group(i).num_rows for i in range(groups[0])) if groups else 0
+            stored = _guard(path, lambda: pf.schema_arrow)
+            partial = schemas.is_partial(schema)
+            if partial:
+                _check_declared(path, stored, schema)
+            wanted = list(schema.names) if schema is not None and not partial else options.columns
             present = None if wanted is None else [c for c in wanted if stored.get_field_index(c) >= 0]
-            batches = _guard(
-                path,
-                lambda: pf.iter_batches(batch_size=options.batch_rows, row_groups=groups, columns=present),
-            )
+            size = options.batch_rows
+            if groups:
+                batches = _guard(
+                    path, lambda: pf.iter_batches(batch_size=size, row_groups=groups, columns=present)
+                )
+            else:  # a file without rows: one empty batch, so its columns and types are known
+                batches = iter([_empty(stored, present)])
             while True:
                 batch = _guard(path, lambda: next(batches, None))
                 if batch is None:
                     return
                 first_row, row = row, row + batch.num_rows
                 if schema is not None:
-                    batch = _cast(batch, schema, path, first_row, errors)
+                    target = schemas.overlay(batch.schema, schema) if partial else schema
+                    batch = _cast(batch, target, path, first_row, errors)
                     if batch is None:
                         continue
                 elif wanted is not None and len(present) != len(wanted):
@@ -136,6 +157,21 @@ def _guard(path: str, fn):
         raise
     except _READ_ERRORS as exc:
         raise DataFileError(f"cannot read {path}: corrupt or truncated Parquet data ({exc})") from exc
+
+
+def _empty(stored: pa.Schema, columns: list[str] | None) -> pa.RecordBatch:
+    schema = stored if columns is None else pa.schema([stored.field(c) for c in columns])
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _check_declared(path: str, stored: pa.Schema, declared: pa.Schema) -> None:
+    """A partial declared schema may name only columns the file has."""
+    missing = [n for n in declared.names if stored.get_field_index(n) < 0]
+    if missing:
+        raise DataFileError(
+            f"{path}: the declared schema names columns {missing} that the file does not have "
+            f"(its columns: {', '.join(stored.names)})"
+        )
 
 
 def _with_nulls(batch: pa.RecordBatch, columns) -> pa.RecordBatch:

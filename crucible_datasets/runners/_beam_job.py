@@ -173,9 +173,10 @@ class WriteSlot(beam.DoFn):
 
     Input ``(slot, [(key, row), ...])``; the rows are regrouped into batches, passed through the
     per-batch stages after the whole-stream one, and written as the slot's shard task. After a
-    shuffle the rows of the slot are put in order of their random keys when the shuffle has a
-    seed (repeatable whatever order they arrive in; the slot is held in memory), else mixed
-    through the shuffle's bounded buffer.
+    dedupe the rows (keyed by position) are put back in input order; after a shuffle in order
+    of their random keys when the shuffle has a seed (repeatable whatever order they arrive
+    in); both hold the slot in memory. An unseeded shuffle mixes them through its bounded
+    buffer.
     """
 
     def __init__(self, pipeline: Pipeline, split: int, sink: Sink, batch_rows: int, error_dir=None) -> None:
@@ -189,7 +190,7 @@ class WriteSlot(beam.DoFn):
         slot, keyed = element
         stage = self.pipeline.stages[self.split]
         received = StageCounter()
-        if isinstance(stage, Shuffle) and stage.seed is not None:
+        if isinstance(stage, Dedupe) or stage.seed is not None:  # position / seeded key order
             keyed = sorted(keyed, key=lambda kv: kv[0])
 
         def rows() -> Iterator[dict]:
@@ -227,7 +228,9 @@ class Finalize(beam.DoFn):
         summary_path: str | None,
         error_dir: str | None = None,
         started_at: float | None = None,
+        num_shards: int | None = None,
     ) -> None:
+        self.num_shards = num_shards
         self.sink = sink
         self.source = source
         self.started_at = started_at
@@ -246,13 +249,19 @@ class Finalize(beam.DoFn):
             counts = merge_counts(reports, self.per_stage)
             results = [r for report in reports for r in report.results]
             wall = None if self.started_at is None else max(0.0, time.time() - self.started_at)
-            summary = self.sink.finalize(results, counts=counts, source=self.source, wall_seconds=wall)
+            summary = self.sink.finalize(
+                results,
+                counts=counts,
+                source=self.source,
+                wall_seconds=wall,
+                num_shards=self.num_shards,
+                task_aligned=not self.per_stage,  # the shard tasks of plan_tasks, as the local runner's
+            )
         except Exception as exc:
             self.capture.save(exc)
             raise
         for name, value in counts.as_dict().items():
-            if name != "bytes_read":
-                Metrics.counter(METRICS_NAMESPACE, name).inc(value)
+            Metrics.counter(METRICS_NAMESPACE, name).inc(value)
         if self.summary_path is not None:
             with fs.open_output(self.summary_path + ".tmp") as f:
                 f.write(pickle.dumps(summary))
@@ -313,7 +322,9 @@ def build(
             salt = os.urandom(16) if seed is None else f"seed:{seed!r}:".encode()
         reports = _distributed(tasks, plan, pipeline, sink, num_shards, salt, error_dir)
         expected = None
-    finalize = Finalize(sink, description, expected, plan.whole_stream, summary_path, error_dir, started_at)
+    finalize = Finalize(
+        sink, description, expected, plan.whole_stream, summary_path, error_dir, started_at, num_shards
+    )
     return reports | "CollectReports" >> beam.combiners.ToList() | "Finalize" >> beam.ParDo(finalize)
 
 
@@ -332,11 +343,19 @@ def _distributed(
             | "FirstPerDigest" >> beam.CombinePerKey(min)
             | "ByPosition" >> beam.Map(lambda kv: kv[1])
         )
+        num_tasks = len(plan.tasks)  # slot k: a contiguous range of read tasks, for input order
+
+        def slot_of(kv) -> int:
+            return kv[0][0] * num_shards // num_tasks
     else:
         keyed = read.rows
+
+        def slot_of(kv) -> int:
+            return _slot_of(kv[0], num_shards)
+
     slots = (
         keyed
-        | "ToSlot" >> beam.Map(lambda kv: (_slot_of(kv[0], num_shards), kv))
+        | "ToSlot" >> beam.Map(lambda kv: (slot_of(kv), kv))
         | "GroupBySlot" >> beam.GroupByKey()
         | "WriteSlots" >> beam.ParDo(WriteSlot(pipeline, split, sink, batch_rows, error_dir))
     )
@@ -455,7 +474,9 @@ def run(
 ) -> WriteSummary | None:
     """``runners.beam.write``, once its worker processes (``pool``) are starting."""
     started = time.monotonic() if started is None else started
-    n = num_shards or pipeline.default_num_shards()
+    n = pipeline.default_num_shards() if num_shards is None else num_shards
+    if n < 1:
+        raise ValueError(f"num_shards must be at least 1, got {n}")
     runner_obj, beam_options = _runner_and_options(runner, options, pool.worker_command if pool else None)
     if runner == "DataflowRunner" and not _only_builds(beam_options):
         _check_reachable(pipeline, sink)

@@ -44,9 +44,11 @@ Whole-stream stages (``take``, ``skip``, ``shuffle``, ``dedupe``; see :func:`pla
   (``CombinePerKey(min)``), i.e. the row the local runner keeps; shuffle gives each row a
   random 64-bit key made from the seed (a per-run salt without one) and the row's position.
   The surviving rows go to ``num_shards`` slots (``GroupByKey`` on the slot); one worker per
-  slot runs the stages after the whole-stream one and writes the slot's shard. A seeded
-  shuffle writes each slot in key order (the same files on every run; the slot is held in
-  memory); without a seed the slot's rows pass through the shuffle's bounded buffer.
+  slot runs the stages after the whole-stream one and writes the slot's temp files. Dedupe
+  gives each slot a contiguous range of read tasks and writes it in position order, so the
+  rows come out in the local runner's order (the slot is held in memory). A seeded shuffle
+  writes each slot in key order (the same files on every run; the slot is held in memory);
+  without a seed the slot's rows pass through the shuffle's bounded buffer.
 - every other whole-stream pipeline (``take``/``skip``, anything after ``dedupe``/``shuffle``
   that is not per-batch, such as ``take`` or a batched ``map``) runs as the single task the
   local runner plans: the input order, early stop for ``take``, flat memory, the same counts,
@@ -55,13 +57,19 @@ Whole-stream stages (``take``, ``skip``, ``shuffle``, ``dedupe``; see :func:`pla
 Limits: a distributed ``dedupe``/``shuffle`` moves its rows through ``GroupByKey``s (the rows,
 not only digests): on the FnApiRunner the runner process holds them in memory, as Beam's own
 ``GroupByKey`` does; on Dataflow the shuffle service holds them and a slot's rows stream to its
-writer. It writes ``num_shards`` shards whenever each slot gets a row; the local runner writes
-one shard per slot that got a batch, so with fewer output batches than shards the shard counts
-differ (the rows and counts do not).
+writer (except where a slot is sorted, above).
+
+Shards: whatever the plan, ``sink.finalize(num_shards=...)`` cuts the rows of all temp files,
+in task order, into ``num_shards`` shards of balanced row counts (one a row when fewer rows),
+so a Beam run writes the same shard names, with the same row counts, as the local runner, and
+for every plan but a shuffle the same rows in each shard. The cut runs in the finalize step:
+a temp file that is not exactly one shard is read and written once more there, in one process
+(the cost of balanced shards; see ``Sink.finalize``).
 
 Counts come back in the reports, are summed in the finalize step, written into the
 manifest/summary and reported as Beam metrics (namespace ``"crucible"``: ``rows_read``,
-``rows_written``, ``rows_filtered``, ``rows_bad``, ``rows_added``, ``files_read``). Dead
+``rows_written``, ``rows_filtered``, ``rows_bad``, ``rows_added``, ``files_read``,
+``bytes_read``). Dead
 letters (``on_error="dead_letter"``) are written by the workers to the errors folder, one file
 per task; their count is ``rows_bad``.
 """
@@ -106,6 +114,7 @@ class TaskReport:
     rows_read: int = 0
     rows_bad: int = 0
     files: frozenset[str] = frozenset()
+    bytes_read: int = 0
     stages: list[tuple[int, int, int]] = field(default_factory=list)
 
     @classmethod
@@ -115,6 +124,7 @@ class TaskReport:
             rows_read=tally.rows_read,
             rows_bad=tally.errors.bad if tally.errors is not None else 0,
             files=frozenset(tally.files),
+            bytes_read=tally.bytes_read,
             stages=[(first_stage + i, c.rows_in, c.rows_out) for i, c in enumerate(tally.stages)],
         )
 
@@ -148,6 +158,7 @@ def merge_counts(reports: Iterable[TaskReport], per_stage: bool) -> RunCounts:
         rows_bad=bad,
         rows_added=sum(max(0, o - i) for i, o in pairs),
         files_read=len(files),
+        bytes_read=sum(r.bytes_read for r in reports),
     )
 
 

@@ -1,7 +1,8 @@
 """The local runner: the stage graph as a chain of Python generators, no Beam machinery.
 
-Writes run task by task (see :meth:`Pipeline.plan_tasks`), so a local run and a Beam run of
-one pipeline write the same rows to the same shards.
+Writes run task by task (see :meth:`Pipeline.plan_tasks`) and the sink's finalize cuts the
+rows into ``num_shards`` balanced shards, so a local run and a Beam run of one pipeline write
+the same shards.
 """
 
 from __future__ import annotations
@@ -25,27 +26,28 @@ def iter_batches(pipeline: Pipeline) -> Iterator[Batch]:
 
 
 def write_task(pipeline: Pipeline, task: ShardTask, sink: Sink, tally: Tally) -> list[TaskResult]:
-    """Run one task and write its rows, each batch to the slot that has the fewest rows so far."""
-    writers = [sink.open_task(slot) for slot in task.slots]
-    written = [0] * len(writers)
-    try:
+    """Run one task and write its rows, in order, to the temp files of sink task ``task.index``.
+
+    The task's rows are not dealt to its slots here: ``sink.finalize(num_shards=...)`` cuts the
+    rows of all tasks into the shards, so the shards do not depend on how the tasks split them.
+    """
+    with sink.open_task(task.index) as writer:
         for batch in pipeline.run_parts(task.parts, tally):
-            i = written.index(min(written))
-            writers[i].write(batch)
-            written[i] += len(batch)
-        return [w.close() for w in writers]
-    except BaseException:
-        for w in writers:
-            w.abort()
-        raise
+            writer.write(batch)
+    return [writer.result]
 
 
 def write(
     pipeline: Pipeline, sink: Sink, num_shards: int | None = None, progress: bool | None = None
 ) -> WriteSummary:
-    """Run ``pipeline`` in this process and write its rows through ``sink``."""
+    """Run ``pipeline`` in this process and write its rows through ``sink``.
+
+    ``num_shards`` (default: :meth:`Pipeline.default_num_shards`) shards are written when there
+    are that many rows, one a row when fewer (see :meth:`Sink.finalize`).
+    """
     started = time.monotonic()
-    tasks = pipeline.plan_tasks(num_shards or pipeline.default_num_shards())
+    n = pipeline.default_num_shards() if num_shards is None else num_shards
+    tasks = pipeline.plan_tasks(n)
     tally = Tally(progress=Progress(pipeline.source.total_bytes(), "writing", enabled=progress))
     results: list[TaskResult] = []
     try:
@@ -59,6 +61,8 @@ def write(
         counts=tally.counts(rows_written),
         source=pipeline.source.description,
         wall_seconds=time.monotonic() - started,
+        num_shards=n,
+        task_aligned=not pipeline.whole_stream,
     )
     summary.wall_seconds = time.monotonic() - started
     return summary

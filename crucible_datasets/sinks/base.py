@@ -10,11 +10,12 @@ Tasks write only temp files, under ``{path}/.crucible-tmp/{config}/{split}/{run_
 task index and roll-over index (``task-00003-00001.parquet``), so a retried task overwrites its
 own files. Nothing is visible in the destination until ``finalize``: it unifies the schemas of
 all tasks (rewriting a temp file whose schema differs, so every shard of the split has the same
-schema), replaces the split's previous shards, renames the temp files to
-``data/{split}-00000-of-00004.parquet`` (``{config}/...`` for a named config), updates
-``manifest.json`` and the dataset card ``README.md``, and removes the temp folder. A run that fails
-before ``finalize`` (or calls :meth:`Sink.abort`) leaves only temp files, which the next
-``finalize`` or ``abort`` of the same split removes.
+schema), with ``num_shards=`` re-cuts the rows into that many shards of balanced row counts
+(:func:`shard_counts`; the runners always pass it), replaces the split's previous shards,
+renames the temp files to ``data/{split}-00000-of-00004.parquet`` (``{config}/...`` for a
+named config), updates ``manifest.json`` and the dataset card ``README.md``, and removes the
+temp folder. A run that fails before ``finalize`` (or calls :meth:`Sink.abort`) leaves only
+temp files, which the next ``finalize`` or ``abort`` of the same split removes.
 
 Format subclasses (:class:`~crucible_datasets.sinks.parquet.ParquetSink`,
 :class:`~crucible_datasets.sinks.jsonl.JsonlSink`) supply only :meth:`Sink._open_file` (a small
@@ -54,6 +55,7 @@ from crucible_datasets.sinks.summary import WriteSummary
 from crucible_datasets.storage import filesystem as fs
 
 TEMP_DIR = ".crucible-tmp"
+WRITE_BATCH_ROWS = 2048  # the readers' batch (formats.base.DEFAULT_BATCH_ROWS): shards may differ by one
 DEFAULT_CONFIG = "default"
 SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")  # the Hub's rule for split names
 CONFIG_NAME = re.compile(r"^[\w][\w.\-]*$")
@@ -229,8 +231,28 @@ class Sink:
         counts: RunCounts | None = None,
         source: str = "",
         wall_seconds: float | None = None,
+        num_shards: int | None = None,
+        task_aligned: bool = False,
     ) -> WriteSummary:
-        """Publish the tasks' temp files as the split's shards; update manifest and card."""
+        """Publish the tasks' temp files as the split's shards; update manifest and card.
+
+        ``num_shards=None`` publishes each non-empty temp file as one shard. With ``num_shards``
+        the rows (in task, then roll-over order) are re-cut into :func:`shard_counts` contiguous
+        shards of balanced row counts: exactly ``num_shards`` when there are at least that many
+        rows, one shard per row when fewer, more when ``max_rows_per_shard`` /
+        ``max_bytes_per_shard`` need more. The cut depends only on the rows, never on how the
+        tasks happened to split them, so every runner writes the same shards.
+
+        ``task_aligned=True`` says the temp files are the same on every runner (one per shard
+        task of :meth:`Pipeline.plan_tasks`): when there is one file per shard and their row
+        counts differ by at most :func:`balance_tolerance` (one write batch, and a tenth of a
+        shard), the files are published as they are, since re-cutting them would cost a pass
+        over the output for a difference a reader cannot see.
+
+        Cost: a temp file that is exactly one shard (its rows and place) is renamed; every other
+        shard is written anew in this process, streaming its temp files a row group (JSON Lines:
+        a line) at a time, so memory stays flat but those rows are read and written once more.
+        """
         results = self._check_results(results)
         shards = sorted(
             (s for r in results for s in r.shards if s.rows > 0), key=lambda s: (s.task_index, s.roll)
@@ -241,24 +263,40 @@ class Sink:
             target = self._file_schema(target)
         warnings: list[str] = []
 
-        staged: list[tuple[str, int, int, int]] = []  # temp path, rows, bytes, num_bytes
-        for i, shard in enumerate(shards):
-            if self.rewrite_on_schema_change and not shard.schema.equals(target, check_metadata=True):
-                dst = fs.join(self.run_dir, f"final-{i:05d}{self.extension}")
-                staged.append((dst, shard.rows, self._rewrite(shard.path, dst, target), shard.num_bytes))
-            else:
-                staged.append((shard.path, shard.rows, shard.bytes, shard.num_bytes))
-        if not staged and len(target) > 0:
-            dst = fs.join(self.run_dir, f"empty{self.extension}")
-            self._open_file(dst, target).close()
-            staged.append((dst, 0, fs.size(dst), 0))
-
-        missing = [src for src, *_ in staged if not fs.exists(src)]
+        missing = [s.path for s in shards if not fs.exists(s.path)]
         if missing:  # check before touching the destination: the old split stays as it was
             raise FileNotFoundError(
                 f"temp files of this run are gone (another run of split {self.split!r} finalized or "
                 f"aborted meanwhile?): {missing[:3]}"
             )
+        if num_shards is None:
+            cuts = [((s, 0, s.rows),) for s in shards]
+        else:
+            rows = sum(s.rows for s in shards)
+            wanted = self.shards_for(rows, sum(s.num_bytes for s in shards), num_shards)
+            per_file = [s.rows for s in shards]
+            if task_aligned and len(shards) == wanted and _even(per_file, balance_tolerance(rows, wanted)):
+                cuts = [((s, 0, s.rows),) for s in shards]
+            else:
+                cuts = cut_rows(shards, shard_counts(rows, wanted))
+        staged: list[tuple[str, int, int, int]] = []  # temp path, rows, bytes, num_bytes
+        for i, pieces in enumerate(cuts):
+            shard, start, stop = pieces[0]
+            whole = len(pieces) == 1 and start == 0 and stop == shard.rows
+            if whole and not (
+                self.rewrite_on_schema_change and not shard.schema.equals(target, check_metadata=True)
+            ):
+                staged.append((shard.path, shard.rows, shard.bytes, shard.num_bytes))
+                continue
+            dst = fs.join(self.run_dir, f"final-{i:05d}{self.extension}")
+            size = self._write_pieces(pieces, dst, target)
+            num_bytes = sum(s.num_bytes * (b - a) // max(s.rows, 1) for s, a, b in pieces)
+            staged.append((dst, sum(b - a for _, a, b in pieces), size, num_bytes))
+        if not staged and len(target) > 0:
+            dst = fs.join(self.run_dir, f"empty{self.extension}")
+            self._open_file(dst, target).close()
+            staged.append((dst, 0, fs.size(dst), 0))
+
         names = [self.shard_name(i, len(staged)) for i in range(len(staged))]
         warnings += self._remove_previous_shards(keep={n.rsplit("/", 1)[-1] for n in names})
         files = []
@@ -305,22 +343,51 @@ class Sink:
             by_task[result.task_index] = result  # a retried task: its last result wins
         return [by_task[i] for i in sorted(by_task)]
 
-    def _copy_into(self, src: str, writer: FileWriter) -> None:
-        """Stream the rows of the closed temp file ``src`` into ``writer`` (cast to its schema)."""
-        for table in self._iter_file(src):
-            writer.write(Batch.from_arrow(table))
+    def shards_for(self, rows: int, num_bytes: int, num_shards: int) -> int:
+        """How many shards ``rows`` rows (``num_bytes`` Arrow bytes) are cut into for ``num_shards``:
+        ``num_shards``, at most one per row, at least what the caps need (0 without rows)."""
+        if num_shards < 1:
+            raise ValueError(f"num_shards must be at least 1, got {num_shards}")
+        if rows == 0:
+            return 0
+        wanted = min(num_shards, rows)
+        if self.max_rows_per_shard is not None:
+            wanted = max(wanted, -(-rows // self.max_rows_per_shard))
+        if self.max_bytes_per_shard is not None:
+            wanted = max(wanted, min(rows, -(-num_bytes // self.max_bytes_per_shard)))
+        return wanted
 
-    def _rewrite(self, src: str, dst: str, schema: pa.Schema) -> int:
-        """Copy ``src`` into a new file ``dst`` of ``schema``, a row group at a time; its size."""
+    def _write_pieces(self, pieces: Sequence[Piece], dst: str, schema: pa.Schema) -> int:
+        """Write rows ``[start, stop)`` of each temp file of ``pieces`` into a new file ``dst``."""
         writer = self._open_file(dst, schema)
         try:
-            self._copy_into(src, writer)
+            for shard, start, stop in pieces:
+                self._copy_range(shard.path, start, stop, writer)
         except BaseException:
             writer.abort()
             fs.delete(dst)
             raise
         writer.close()
         return fs.size(dst)
+
+    def _copy_range(self, src: str, start: int, stop: int, writer: FileWriter) -> None:
+        """Stream rows ``[start, stop)`` of the closed temp file ``src`` into ``writer`` (a format
+        without :meth:`_iter_file` overrides this)."""
+        position = 0
+        for table in self._iter_file(src):
+            end = position + table.num_rows
+            if end > start:
+                a, b = max(start, position) - position, min(stop, end) - position
+                piece = table if (a, b) == (0, table.num_rows) else table.slice(a, b - a)
+                writer.write(Batch.from_arrow(piece))
+            position = end
+            if position >= stop:
+                break
+
+    def _copy_into(self, src: str, writer: FileWriter) -> None:
+        """Stream the rows of the closed temp file ``src`` into ``writer`` (cast to its schema)."""
+        for table in self._iter_file(src):
+            writer.write(Batch.from_arrow(table))
 
     def _remove_previous_shards(self, keep: set[str]) -> list[str]:
         """Delete the split's shards from an earlier run; warn about other files the glob matches."""
@@ -383,6 +450,51 @@ def _read_text(path: str) -> str | None:
 def _title(path: str) -> str:
     name = path.rstrip("/").rsplit("/", 1)[-1]
     return os.path.basename(os.path.abspath(path)) if not fs.is_remote(path) else name
+
+
+def shard_counts(rows: int, num_shards: int) -> list[int]:
+    """``rows`` cut into ``num_shards`` balanced counts (the larger ones first).
+
+    >>> shard_counts(499, 4)
+    [125, 125, 125, 124]
+    """
+    q, r = divmod(rows, num_shards) if num_shards else (0, 0)
+    return [q + (1 if i < r else 0) for i in range(num_shards)]
+
+
+def balance_tolerance(rows: int, num_shards: int) -> int:
+    """How many rows the shards of a task-aligned write may differ by: one write batch
+    (:data:`WRITE_BATCH_ROWS`), and at most a tenth of a shard.
+
+    >>> balance_tolerance(480_000, 10), balance_tolerance(499, 4)
+    (2048, 12)
+    """
+    return min(WRITE_BATCH_ROWS, rows // (10 * max(1, num_shards)))
+
+
+def _even(counts: Sequence[int], tolerance: int) -> bool:
+    return bool(counts) and max(counts) - min(counts) <= tolerance
+
+
+Piece = tuple[TempShard, int, int]  # rows [start, stop) of one temp file
+
+
+def cut_rows(shards: Sequence[TempShard], counts: Sequence[int]) -> list[tuple[Piece, ...]]:
+    """The rows of ``shards`` (in order) cut into contiguous runs of ``counts`` rows: for each run,
+    its ``(temp shard, start row, stop row)`` pieces."""
+    cuts, i, offset = [], 0, 0
+    for count in counts:
+        pieces = []
+        while count > 0:
+            shard = shards[i]
+            take = min(count, shard.rows - offset)
+            pieces.append((shard, offset, offset + take))
+            offset += take
+            count -= take
+            if offset == shard.rows:
+                i, offset = i + 1, 0
+        cuts.append(tuple(pieces))
+    return cuts
 
 
 # --- the task writer -----------------------------------------------------------------------------

@@ -10,8 +10,11 @@ value, ``{name, list: <item>}`` for a list (``large_list`` for large lists; ``se
 ``length`` for fixed-size lists), ``{name, struct: [fields]}`` for a struct; an item that is a
 plain value is written as its dtype name (``list``, not ``sequence``: a ``sequence`` of a struct
 means a struct of lists to ``datasets``; ``list`` reads the same in datasets 3 and 4+). JSON-text
-columns are strings. A split without rows
-is left out (``datasets`` cannot load an empty split); its empty shard stays on disk.
+columns (mixed types, objects whose keys vary) are ``dtype: json`` in Parquet shards:
+``datasets`` 5 reads them back as the original values with its ``Json`` feature (older
+versions do not know it); in JSON Lines shards, strings. A split without rows is listed only
+when its config has no split with rows: ``datasets`` 5.2 cannot load an empty split eagerly,
+which would fail ``load_dataset(folder)`` as a whole; otherwise its empty shard stays on disk.
 
 >>> import pyarrow as pa
 >>> for f in features(pa.schema([("a", pa.int64()), ("tags", pa.list_(pa.string())),
@@ -50,7 +53,12 @@ def features(schema: pa.Schema, *, json_lines: bool = False) -> list[dict]:
     ``json_lines``: the shards are JSON Lines, where binary and decimal values are written as
     text, so those columns are strings.
     """
-    return [{"name": field.name, **_feature(field.type, json_lines)} for field in schema]
+    return [
+        {"name": field.name, "dtype": "json"}
+        if is_json_text(field) and not json_lines
+        else {"name": field.name, **_feature(field.type, json_lines)}
+        for field in schema
+    ]
 
 
 def _feature(t: pa.DataType, json_lines: bool) -> dict:
@@ -169,14 +177,18 @@ def _config_yaml(config_name: str, config: dict) -> tuple[list[dict], dict, list
     data_dir = config.get("data_dir", "data" if config_name == DEFAULT_CONFIG else config_name)
     splits = config.get("splits", {})
     warnings = []
+    # datasets 5.2 generates an empty split (a Parquet shard without row groups) but then refuses
+    # to read it eagerly ("corresponds to no data"), failing the whole load_dataset(folder): so an
+    # empty split is listed only when the config has no split with rows (streaming reads it).
+    written = {name: split for name, split in splits.items() if split.get("shards") and split.get("rows")}
     for name, split in splits.items():
-        if split.get("shards") and not split.get("rows"):
+        if written and split.get("shards") and not split.get("rows"):
             warnings.append(
                 f"config {config_name!r} split {name!r} has no rows: its empty shard is left out of the card "
-                "(datasets.load_dataset cannot load an empty split)"
+                "(datasets.load_dataset cannot load an empty split beside others)"
             )
-    # only splits with rows go in the card: datasets refuses to load an empty split
-    written = {name: split for name, split in splits.items() if split.get("shards") and split.get("rows")}
+    if not written:
+        written = {name: split for name, split in splits.items() if split.get("shards")}
     data_files = [{"split": name, "path": f"{data_dir}/{name}-*"} for name in written]
     formats = sorted({str(split.get("format")) for split in written.values()})
     if len(formats) > 1:

@@ -22,6 +22,7 @@ import base64
 import datetime
 import decimal
 import gzip
+import io
 
 import orjson
 import pyarrow as pa
@@ -73,6 +74,10 @@ class JsonlFileWriter(FileWriter):
         if len(batch):
             self._out.write(dumps_rows(batch.rows))
 
+    def write_lines(self, data: bytes) -> None:
+        """Append JSON Lines already encoded (the finalize re-cut copies them as they are)."""
+        self._out.write(data)
+
     def close(self) -> None:
         try:
             if self._out is not self._raw:
@@ -105,3 +110,20 @@ class JsonlSink(Sink):
 
     def _open_file(self, path: str, schema: pa.Schema) -> FileWriter:
         return JsonlFileWriter(path, schema, compression=self.compression, level=self.compression_level)
+
+    def _copy_range(self, src: str, start: int, stop: int, writer: FileWriter) -> None:
+        """Copy lines ``[start, stop)`` of the temp file ``src`` (one row a line) as they are."""
+        with fs.open_input(src) as raw:
+            if self.compression == "gzip":
+                stream = gzip.GzipFile(fileobj=raw, mode="rb")
+            elif self.compression == "zstd":
+                import zstandard
+
+                stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=False))
+            else:
+                stream = raw
+            for i, line in enumerate(stream):
+                if i >= stop:
+                    break
+                if i >= start:
+                    writer.write_lines(line)

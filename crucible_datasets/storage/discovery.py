@@ -15,8 +15,13 @@ splits, each with a sorted list of data files. The rules are those of Hugging Fa
   keyword at all, every data file is ``train``.
 
 Data files end in .jsonl, .ndjson, .json, .csv, .tsv or .parquet (maybe plus .gz/.zst/.zstd).
-Hidden files and folders, ``__special__`` folders and ``_errors/`` (dead letters) are skipped
-unless a pattern names them; so are README.md, manifest.json and the HF metadata files.
+Files that look like data but have no reader here (``.arrow``, ``.feather``, ``.avro``, ``.orc``,
+or a data extension plus ``.bz2``/``.xz``/``.lz4``/``.zip``) are listed too, so that reading them
+fails with a message instead of skipping them. One config reads one format: a config whose
+files are of several formats is an error when read, unless ``format=`` picks one (then split
+inference and patterns see only that format's files). Hidden files and folders, ``__special__``
+folders and ``_errors/`` (dead letters) are skipped unless a pattern names them; so are
+README.md, manifest.json and the HF metadata files.
 
 >>> layout = infer_layout("/d", ["README.md", "train.jsonl", "dev.jsonl", "notes.txt"], None)
 >>> layout.config(None).splits
@@ -30,6 +35,7 @@ split 'test' not found in config 'default' of /d; available splits: train, valid
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import re
@@ -37,11 +43,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from crucible_datasets.errors import CrucibleError
+from crucible_datasets.formats import EXTENSIONS
 from crucible_datasets.formats.base import strip_compression
 from crucible_datasets.storage import filesystem as fs
 from crucible_datasets.storage._readme import ReadmeError, configs_block, split_patterns, yaml_header
 
-DATA_EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
+# The extensions with a reader (formats.EXTENSIONS: extension -> format name), in this order.
+DATA_EXTENSIONS = tuple(EXTENSIONS)
+# Data-looking files without a reader: listed like data files so that reading them is an error
+# naming them, not a silent skip. (``.txt`` is left out: notes and licences are .txt too.)
+NO_READER_EXTENSIONS = (".arrow", ".feather", ".avro", ".orc")
+NO_READER_COMPRESSIONS = (".bz2", ".xz", ".lz4", ".zip")
 README = "README.md"
 # HF FILES_TO_IGNORE (minus the non-data ones) plus our own output manifest.
 IGNORED_FILE_NAMES = frozenset(
@@ -96,14 +108,24 @@ class EmptyDatasetError(CrucibleError, FileNotFoundError):
     """A folder or pattern with no data files in it (the name HF uses for the same case)."""
 
 
+class DatasetNotFoundError(CrucibleError, FileNotFoundError):
+    """No file or folder at the path (nor a Hub dataset by that name): says what is there instead."""
+
+
 @dataclass(frozen=True)
 class ConfigLayout:
-    """One config: split -> data files (full paths or URLs), sorted; reader options from README."""
+    """One config: split -> data files (full paths or URLs), sorted; reader options from README.
+
+    ``problem`` says why the config cannot be read (data files of several formats, files with
+    no reader); :meth:`Layout.config` raises it when the config is picked, so other configs of
+    the same dataset stay readable.
+    """
 
     name: str
     splits: dict[str, list[str]]
     default: bool = False
     options: dict = field(default_factory=dict)
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +136,16 @@ class Layout:
     configs: dict[str, ConfigLayout]
 
     def config(self, name: str | None) -> ConfigLayout:
-        """The named config; for None the one marked default, the only one, or ``default``."""
+        """The named config; for None the one marked default, the only one, or ``default``.
+
+        A config that cannot be read as it is (see ``ConfigLayout.problem``) is a :class:`LayoutError`.
+        """
+        chosen = self._pick(name)
+        if chosen.problem:
+            raise LayoutError(chosen.problem)
+        return chosen
+
+    def _pick(self, name: str | None) -> ConfigLayout:
         if name is not None:
             if name not in self.configs:
                 raise LayoutError(
@@ -222,14 +253,42 @@ def is_data_file(path: str) -> bool:
     return strip_compression(path.lower()).endswith(DATA_EXTENSIONS)
 
 
+def data_kind(path: str) -> str | None:
+    """The format a data file is read with; its extension if it looks like data but has no reader.
+
+    >>> data_kind("a/train.ndjson.gz"), data_kind("b.arrow"), data_kind("c.csv.bz2"), data_kind("notes.txt")
+    ('jsonl', '.arrow', '.csv.bz2', None)
+    """
+    lower = strip_compression(path.lower())
+    ext = posixpath.splitext(lower)[1]
+    if ext in EXTENSIONS:
+        return EXTENSIONS[ext]
+    if ext in NO_READER_EXTENSIONS:
+        return ext
+    if ext in NO_READER_COMPRESSIONS:
+        inner = posixpath.splitext(lower[: -len(ext)])[1]
+        if inner in EXTENSIONS or inner in NO_READER_EXTENSIONS:
+            return inner + ext
+    return None
+
+
+def looks_like_data(path: str) -> bool:
+    """True for the files discovery lists: readable data files and data-looking ones with no reader.
+
+    >>> looks_like_data("x/data-00000-of-00001.arrow"), looks_like_data("LICENSE.txt")
+    (True, False)
+    """
+    return data_kind(path) is not None
+
+
 def match(pattern: str, files: list[str]) -> list[str]:
-    """The data files among ``files`` (relative POSIX paths) that ``pattern`` selects, sorted.
+    """The data(-looking) files among ``files`` (relative POSIX paths) that ``pattern`` selects, sorted.
 
     >>> match("**/train/**", ["train/a.jsonl", "x/train/b.csv", ".git/train/c.json", "trainer/d.csv"])
     ['train/a.jsonl', 'x/train/b.csv']
     """
     regex = _glob_regex(pattern)
-    return sorted(f for f in files if regex.fullmatch(f) and is_data_file(f) and not _skipped(f, pattern))
+    return sorted(f for f in files if regex.fullmatch(f) and looks_like_data(f) and not _skipped(f, pattern))
 
 
 def _match_any(patterns: list[str], files: list[str]) -> list[str]:
@@ -287,7 +346,57 @@ def _is_absolute(pattern: str) -> bool:
     return "://" in pattern or pattern.startswith("/")
 
 
-def _config_from_yaml(root: str, files: list[str], item: dict) -> ConfigLayout:
+def _examples(root: str, files: list[str], limit: int = 3) -> str:
+    prefix = root.rstrip("/") + "/"
+    names = [f[len(prefix) :] if root and f.startswith(prefix) else f for f in sorted(files)[:limit]]
+    more = f", ... ({len(files)} files)" if len(files) > limit else ""
+    return ", ".join(names) + more
+
+
+def one_format(where: str, root: str, files: list[str], format: str | None) -> tuple[list[str], str | None]:
+    """The files a config reads and, if it cannot be read, why.
+
+    Files of one format are all read (``format`` then just names the reader). Files of several
+    formats, or data-looking files with no reader, are a problem unless ``format`` is given:
+    then only that format's files are kept. Files of no data kind (named explicitly) are kept.
+
+    >>> one_format("/d", "/d", ["/d/a.jsonl", "/d/b.csv"], "csv")
+    (['/d/b.csv'], None)
+    >>> print(one_format("/d", "/d", ["/d/a.jsonl", "/d/b.csv"], None)[1])  # doctest: +ELLIPSIS
+    /d has data files of 2 formats: jsonl: a.jsonl; csv: b.csv. One config reads one format: ...
+    """
+    kinds: dict[str, list[str]] = {}
+    for f in files:
+        kind = data_kind(f)
+        if kind is not None:
+            kinds.setdefault(kind, []).append(f)
+    if len(kinds) <= 1:
+        kind = next(iter(kinds), None)
+        if kind is not None and kind.startswith(".") and format is None:
+            return files, (
+                f"{where}: no reader for {kind} files ({_examples(root, kinds[kind])}); readable data "
+                f"files end in {', '.join(DATA_EXTENSIONS)} (maybe .gz/.zst); pass format= (--format) "
+                "if they are one of those formats under another name"
+            )
+        return files, None
+    found = "; ".join(
+        f"{kind + ' files (no reader)' if kind.startswith('.') else kind}: {_examples(root, group)}"
+        for kind, group in kinds.items()
+    )
+    if format is None:
+        readable = sorted((k for k in kinds if not k.startswith(".")), key=lambda k: -len(kinds[k]))
+        pick = f", e.g. format={readable[0]!r} (--format {readable[0]})" if readable else ""
+        return files, (
+            f"{where} has data files of {len(kinds)} formats: {found}. One config reads one format: "
+            f"pass format= to read only the files of that format{pick}, or give each format its own "
+            "config in README.md"
+        )
+    if format not in kinds:
+        return files, f"{where} has no {format} files; it has {found}"
+    return [f for f in files if data_kind(f) in (format, None)], None
+
+
+def _config_from_yaml(root: str, files: list[str], item: dict, format: str | None = None) -> ConfigLayout:
     name = str(item["config_name"])
     data_dir = item.get("data_dir")
     base = posixpath.normpath(_normalize(data_dir)).strip("/") if data_dir else ""
@@ -301,10 +410,10 @@ def _config_from_yaml(root: str, files: list[str], item: dict) -> ConfigLayout:
     if "data_files" not in item:
         prefix = base + "/" if base else ""
         inside = [f[len(prefix) :] for f in files if f.startswith(prefix)]
-        splits = infer_splits(inside, where=f"config {name!r} of {root}{in_dir}")
-        return ConfigLayout(
-            name, {s: full([prefix + f for f in rels]) for s, rels in splits.items()}, options=options
-        )
+        where = f"config {name!r} of {root}{in_dir}"
+        splits, problem = _inferred(root, prefix, inside, where, format)
+        full_splits = {s: full([prefix + f for f in rels]) for s, rels in splits.items()}
+        return ConfigLayout(name, full_splits, options=options, problem=problem)
 
     root_prefix = root.rstrip("/") + "/"
     splits: dict[str, list[str]] = {}
@@ -332,7 +441,27 @@ def _config_from_yaml(root: str, files: list[str], item: dict) -> ConfigLayout:
                 )
             found.update(fs.join(root, rel) if root else rel for rel in matched)
         splits[split] = sorted(found)
-    return ConfigLayout(name, splits, options=options)
+    everything = sorted({f for split_files in splits.values() for f in split_files})
+    kept, problem = one_format(f"config {name!r} of {root}", root, everything, format)
+    if not problem and len(kept) < len(everything):
+        keep = set(kept)
+        splits = {s: [f for f in split_files if f in keep] for s, split_files in splits.items()}
+        splits = {s: split_files for s, split_files in splits.items() if split_files}
+    return ConfigLayout(name, splits, options=options, problem=problem)
+
+
+def _inferred(
+    root: str, prefix: str, files: list[str], where: str, format: str | None
+) -> tuple[dict[str, list[str]], str | None]:
+    """Splits inferred from ``files`` (relative to ``root/prefix``), of one format, and any problem."""
+    candidates = match("**", files)
+    shown = [fs.join(root, prefix + f) if root else prefix + f for f in candidates]
+    kept, problem = one_format(where, root, shown, format)
+    if not problem and len(kept) < len(shown):
+        keep_full = set(kept)
+        keep = {f for f, full in zip(candidates, shown, strict=True) if full in keep_full}
+        files = [f for f in files if f in keep or not looks_like_data(f)]
+    return infer_splits(files, where=where), problem
 
 
 def _with_default(configs: list[ConfigLayout], items: list[dict], root: str) -> dict[str, ConfigLayout]:
@@ -346,15 +475,15 @@ def _with_default(configs: list[ConfigLayout], items: list[dict], root: str) -> 
         raise LayoutError(f"README.md of {root} marks several default configs: {', '.join(marked)}")
     if not marked and len(configs) == 1:
         marked = [configs[0].name]
-    return {
-        c.name: ConfigLayout(c.name, c.splits, default=c.name in marked, options=c.options) for c in configs
-    }
+    return {c.name: dataclasses.replace(c, default=c.name in marked) for c in configs}
 
 
-def infer_layout(root: str, files: list[str], readme_text: str | None) -> Layout:
+def infer_layout(root: str, files: list[str], readme_text: str | None, format: str | None = None) -> Layout:
     """The layout of the dataset at ``root``, from its file list (relative POSIX paths) and README.
 
-    Nothing here touches storage: the caller lists the files (a local walk, a Hub API listing).
+    ``format`` (``format=`` of ``load``) picks that format's files in a config that mixes
+    formats (see :func:`one_format`). Nothing here touches storage: the caller lists the files
+    (a local walk, a Hub API listing).
     """
     files = [_normalize(f) for f in files]
     try:
@@ -362,10 +491,11 @@ def infer_layout(root: str, files: list[str], readme_text: str | None) -> Layout
     except ReadmeError as exc:
         raise LayoutError(f"README.md of {root}: {exc}") from exc
     if not items:
-        splits = infer_splits(files, where=root or "the file list")
+        splits, problem = _inferred(root, "", files, root or "the file list", format)
         full = {s: [fs.join(root, rel) if root else rel for rel in rels] for s, rels in splits.items()}
-        return Layout(root, {DEFAULT_CONFIG: ConfigLayout(DEFAULT_CONFIG, full, default=True)})
-    configs = [_config_from_yaml(root, files, item) for item in items]
+        config = ConfigLayout(DEFAULT_CONFIG, full, default=True, problem=problem)
+        return Layout(root, {DEFAULT_CONFIG: config})
+    configs = [_config_from_yaml(root, files, item, format) for item in items]
     return Layout(root, _with_default(configs, items, root))
 
 
@@ -383,48 +513,94 @@ def _read_readme(root: str) -> str:
         return f.read().decode("utf-8", errors="replace")
 
 
-def _single_file(path: str) -> Layout:
-    config = ConfigLayout(DEFAULT_CONFIG, {"train": [path]}, default=True)
+def _single_file(path: str, format: str | None = None) -> Layout:
+    _, problem = one_format(path, "", [path], format)
+    config = ConfigLayout(DEFAULT_CONFIG, {"train": [path]}, default=True, problem=problem)
     return Layout(path, {DEFAULT_CONFIG: config})
 
 
-def _resolve_glob(pattern: str) -> Layout:
+def _holdings(folder: str, limit: int = 8) -> str:
+    """``folder holds: a.jsonl, b/, ...`` (visible entries), for messages about a missing path."""
+    try:
+        entries = sorted(e for e in os.listdir(folder) if not e.startswith("."))
+    except OSError:
+        return ""
+    if not entries:
+        return f"{folder} is empty"
+    shown = [e + ("/" if os.path.isdir(os.path.join(folder, e)) else "") for e in entries[:limit]]
+    more = f", ... ({len(entries)} entries)" if len(entries) > limit else ""
+    return f"{folder} holds: {', '.join(shown)}{more}"
+
+
+def describe_missing(path: str, also: str = "") -> str:
+    """The message for a local ``path`` that does not exist: ``also`` is added (the Hub's side), then
+    what the nearest existing folder above it holds.
+
+    >>> describe_missing("/nonexistent-root/x", also=", and no Y").split(";")[0]
+    "no file or folder '/nonexistent-root/x', and no Y"
+    """
+    here = "" if os.path.isabs(os.path.expanduser(path)) else f" here ({os.getcwd()})"
+    message = f"no file or folder {path!r}{here}{also}"
+    parent = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    while parent != os.path.dirname(parent) and not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    holds = _holdings(parent) if parent != os.path.dirname(parent) else ""
+    return f"{message}; {holds}" if holds else message
+
+
+def _missing_remote(path: str) -> str:
+    if path.startswith("gs://"):
+        from crucible_datasets.storage import gcs
+
+        return gcs.missing_message(path, folder_too=True)
+    return f"{path}: no such file or folder"
+
+
+def _resolve_glob(pattern: str, format: str | None = None) -> Layout:
     parts = pattern.split("/")
     first_magic = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
     base = "/".join(parts[:first_magic]) or "/"
     matched = fs.glob(pattern)
     if not matched:
-        raise FileNotFoundError(f"no files match {pattern}")
+        if fs.is_remote(pattern):
+            raise DatasetNotFoundError(f"no files match {pattern}")
+        if not os.path.isdir(base):
+            raise DatasetNotFoundError(f"no files match {pattern}: {describe_missing(base)}")
+        holds = _holdings(base)
+        raise DatasetNotFoundError(f"no files match {pattern}" + (f"; {holds}" if holds else ""))
     rels = [_relative(base, p) for p in matched]
     try:
-        return infer_layout(base, rels, None)
+        return infer_layout(base, rels, None, format)
     except EmptyDatasetError as exc:
         raise EmptyDatasetError(f"{pattern} matches no data files: {exc}") from exc
 
 
-def resolve(path: str) -> Layout:
+def resolve(path: str, format: str | None = None) -> Layout:
     """The layout of a data file, a glob pattern, or a dataset folder (local or remote).
 
     A single file is config ``default``, split ``train``. A pattern (``*``, ``?``, ``[``) takes
     the matched files and infers splits from their paths below the pattern's fixed folder. A
-    folder is listed, and its README.md ``configs:`` block, if any, is honoured.
+    folder is listed, and its README.md ``configs:`` block, if any, is honoured. A path that
+    does not exist is a :class:`DatasetNotFoundError` saying what is there instead. ``format``:
+    see :func:`infer_layout`.
     """
+    given = path
     if not fs.is_remote(path):
         path = os.path.abspath(os.path.expanduser(path))
     if _MAGIC.search(path) and not fs.exists(path):  # "run[1]/x.jsonl" may be a real name
-        return _resolve_glob(path)
+        return _resolve_glob(path, format)
     if fs.is_remote(path):
         if fs.exists(path):
-            return _single_file(path)
+            return _single_file(path, format)
         listed = fs.list_files(path)
         if not listed:
-            raise FileNotFoundError(f"{path} does not exist (no file, no folder with files)")
+            raise DatasetNotFoundError(_missing_remote(path))
     else:
         if not fs.exists(path):
-            raise FileNotFoundError(f"{path} does not exist")
+            raise DatasetNotFoundError(describe_missing(given))
         if not fs.is_dir(path):
-            return _single_file(path)
+            return _single_file(path, format)
         listed = fs.list_files(path)
     rels = [_relative(path, p) for p in listed]
     readme = _read_readme(path) if README in rels else None
-    return infer_layout(path, rels, readme)
+    return infer_layout(path, rels, readme, format)

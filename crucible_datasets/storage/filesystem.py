@@ -39,8 +39,12 @@ def _beam():
     return FileSystems
 
 
-def _match(pattern: str) -> list:
-    """Beam's match of one pattern; this package's own errors come out unwrapped."""
+def _match(pattern: str, what: str | None = None) -> list:
+    """Beam's match of one pattern; this package's own errors come out unwrapped.
+
+    A ``gs://`` listing that gets a 404 means the bucket is missing: a short
+    :class:`~crucible_datasets.storage.gcs.GcsNotFoundError` naming ``what`` (default ``pattern``).
+    """
     from apache_beam.io.filesystem import BeamIOError
 
     try:
@@ -49,6 +53,11 @@ def _match(pattern: str) -> list:
         details = list((exc.exception_details or {}).values())
         if len(details) == 1 and isinstance(details[0], CrucibleError):
             raise details[0] from None
+        if pattern.startswith("gs://"):
+            from crucible_datasets.storage import gcs
+
+            if gcs.is_not_found(exc):
+                raise gcs.not_found(what or pattern, bucket_missing=True) from None
         raise
 
 
@@ -78,6 +87,10 @@ def size(path: str) -> int:
     if is_remote(path):
         found = _match(path)
         if not found:
+            if path.startswith("gs://"):
+                from crucible_datasets.storage import gcs
+
+                raise gcs.not_found(path)
             raise DataFileError(f"cannot open {path}: no such file")
         return found[0].size_in_bytes
     return os.path.getsize(path)
@@ -86,7 +99,15 @@ def size(path: str) -> int:
 def open_input(path: str) -> BinaryIO:
     """A seekable binary stream over the raw bytes of ``path`` (no decompression)."""
     if is_remote(path):
-        return _beam().open(path, compression_type=_uncompressed())
+        try:
+            return _beam().open(path, compression_type=_uncompressed())
+        except Exception as exc:
+            if path.startswith("gs://"):
+                from crucible_datasets.storage import gcs
+
+                if gcs.is_not_found(exc):
+                    raise gcs.not_found(path) from None
+            raise
     try:
         return open(path, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -94,8 +115,15 @@ def open_input(path: str) -> BinaryIO:
 
 
 def open_output(path: str) -> BinaryIO:
-    """A binary stream that creates ``path`` (and its parent folders on local disk)."""
+    """A binary stream that creates ``path`` (and its parent folders on local disk).
+
+    A ``gs://`` path in a missing bucket fails here, naming the bucket, not when the upload ends.
+    """
     if is_remote(path):
+        if path.startswith("gs://"):
+            from crucible_datasets.storage import gcs
+
+            gcs.check_bucket(path)
         return _beam().create(path, compression_type=_uncompressed())
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return open(path, "wb")  # noqa: SIM115
@@ -105,7 +133,7 @@ def list_files(folder: str) -> list[str]:
     """Every file below ``folder``, recursively, sorted."""
     if is_remote(folder):
         pattern = folder.rstrip("/") + "/**"
-        return sorted(m.path for m in _match(pattern))
+        return sorted(m.path for m in _match(pattern, what=folder))
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

@@ -10,6 +10,10 @@ every remote operation, so any process that uses this package's storage layer, B
 included (they inherit the environment variable), is covered. Without the variable nothing
 changes: real GCS uses Application Default Credentials as usual.
 
+A missing bucket or object is a :class:`GcsNotFoundError` naming both (:func:`missing_message`,
+:func:`not_found`); :func:`check_bucket` makes a write to a missing bucket fail before the
+first byte is sent instead of at the upload's end.
+
 >>> import os
 >>> configure() if not os.environ.get(EMULATOR_ENV) else True
 False
@@ -20,8 +24,15 @@ from __future__ import annotations
 import os
 import threading
 
+from crucible_datasets.storage.retry import RemoteNotFoundError
+
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 _lock = threading.Lock()
+_buckets_seen: set[tuple[str | None, str]] = set()  # (emulator, bucket): known to exist, or unknowable
+
+
+class GcsNotFoundError(RemoteNotFoundError):
+    """A ``gs://`` bucket or object that does not exist; the message names the bucket and the path."""
 
 
 def emulator_host() -> str | None:
@@ -74,3 +85,66 @@ def split_gs_url(url: str) -> tuple[str, str]:
         raise ValueError(f"{url!r} is not a gs:// URL")
     bucket, _, name = url[5:].partition("/")
     return bucket, name
+
+
+def bucket_exists(bucket: str) -> bool | None:
+    """Whether ``bucket`` exists; None when that cannot be told (no permission to see the bucket)."""
+    from apache_beam.io.gcp import gcsio
+
+    configure()
+    try:
+        return gcsio.GcsIO().get_bucket(bucket) is not None
+    except Exception:  # noqa: BLE001 - 403 and the like: not ours to decide, the read or write will tell
+        return None
+
+
+def missing_message(url: str, *, folder_too: bool = False) -> str:
+    """``gs://b/p: no such object (bucket 'b')``, or ``gs://b/p: no such bucket 'b'``."""
+    bucket, name = split_gs_url(url)
+    if bucket_exists(bucket) is False:
+        return f"{url}: no such bucket {bucket!r}"
+    if not name.strip("/"):
+        return f"{url}: bucket {bucket!r} is empty"
+    what = "no such object or folder" if folder_too else "no such object"
+    return f"{url}: {what} (bucket {bucket!r})"
+
+
+def not_found(url: str, *, folder_too: bool = False, bucket_missing: bool = False) -> GcsNotFoundError:
+    """The error for a missing ``url``; ``bucket_missing=True`` when a listing already said so."""
+    if bucket_missing:
+        bucket, _ = split_gs_url(url)
+        return GcsNotFoundError(f"{url}: no such bucket {bucket!r}", status=404)
+    return GcsNotFoundError(missing_message(url, folder_too=folder_too), status=404)
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True if ``exc`` is, or wraps (Beam's ``BeamIOError`` details, causes), a GCS 404."""
+    from google.api_core.exceptions import NotFound
+
+    stack: list = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NotFound):
+            return True
+        details = getattr(current, "exception_details", None)
+        if isinstance(details, dict):
+            stack.extend(details.values())
+        stack.extend([current.__cause__, current.__context__])
+    return False
+
+
+def check_bucket(url: str) -> None:
+    """Raise :class:`GcsNotFoundError` if the bucket of ``url`` does not exist (checked once per process)."""
+    bucket, _ = split_gs_url(url)
+    key = (emulator_host(), bucket)
+    with _lock:
+        if key in _buckets_seen:
+            return
+    if bucket_exists(bucket) is False:
+        raise GcsNotFoundError(f"cannot write {url}: no such bucket {bucket!r}", status=404)
+    with _lock:
+        _buckets_seen.add(key)

@@ -63,11 +63,6 @@ _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _SPECIAL_REF_RE = re.compile(r"^refs/(?:convert/[\w-]+|pr/\d+)")
 _TYPE_PREFIXES = {"datasets/": "dataset", "spaces/": "space", "models/": "model"}
 _URL_PREFIXES = {"dataset": "datasets/", "space": "spaces/", "model": ""}
-_DATA_SUFFIXES = tuple(
-    ext + comp
-    for ext in (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".txt", ".arrow")
-    for comp in ("", ".gz", ".zst", ".zstd")
-)
 ACCESS_HINT = "the repo may be private or gated: pass token= or set HF_TOKEN (tokens are never shown)"
 
 
@@ -156,8 +151,10 @@ def is_hub_id(path: str) -> bool:
     """True for ``"owner/name"`` (optionally ``@revision``) that is not an existing local path."""
     if "://" in path or os.path.exists(path):
         return False
+    from crucible_datasets.storage.discovery import looks_like_data
+
     repo_id = path.split("@", 1)[0]
-    if repo_id.lower().endswith(_DATA_SUFFIXES):  # "data/train.jsonl": a missing local file
+    if looks_like_data(repo_id) or repo_id.lower().endswith(".txt"):  # "data/train.jsonl": a local file
         return False
     return bool(_REPO_ID_RE.match(repo_id)) and path.count("/") == 1
 
@@ -456,7 +453,11 @@ def read_bytes(where: HubPath | str, token: str | bool | None = None) -> bytes:
 
 # datasets ----------------------------------------------------------------------------------------
 def resolve_hub(
-    repo_id: str, revision: str | None = None, token: str | bool | None = None, repo_type: str = "dataset"
+    repo_id: str,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    repo_type: str = "dataset",
+    format: str | None = None,
 ) -> Layout:
     """The :class:`Layout` of a Hub dataset at the commit ``revision`` points to now.
 
@@ -464,7 +465,8 @@ def resolve_hub(
     path inside the repo (a folder, a file or a glob) gives the layout of just that part. Every
     file URL of the layout carries the commit sha. A string token is kept for this repo in this
     process so later ``hf://`` reads of the layout's files use it; Beam workers in other
-    processes need ``HF_TOKEN`` in their environment.
+    processes need ``HF_TOKEN`` in their environment. ``format`` picks that format's files in a
+    config that mixes formats (see :func:`crucible_datasets.storage.discovery.one_format`).
     """
     from crucible_datasets.storage import discovery
 
@@ -481,13 +483,13 @@ def resolve_hub(
     sha = resolve_revision(where.repo_id, where.revision, token, where.repo_type)
     pinned = HubPath(where.repo_type, where.repo_id, sha, where.path)
     if where.path:
-        return discovery.resolve(pinned.url())
+        return discovery.resolve(pinned.url(), format)
     files = [entry["path"] for entry in list_files(pinned, token=token)]
     readme = None
     if "README.md" in files:
         readme = read_bytes(pinned.child("README.md"), token=token).decode("utf-8", errors="replace")
     logger.info("%s: %d files at commit %s", pinned.describe(), len(files), sha)
-    return discovery.infer_layout(pinned.url(), files, readme)
+    return discovery.infer_layout(pinned.url(), files, readme, format)
 
 
 def _hf_error(exc: Exception, where: HubPath, token: str | None) -> Exception:

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from crucible_datasets.batch import Batch
+
+if TYPE_CHECKING:
+    from crucible_datasets.transforms.columns import ColumnCheck
 
 
 @dataclass
@@ -59,14 +62,23 @@ class Stage:
         """Transform one batch; return None (or an empty batch) to drop all its rows."""
         raise NotImplementedError
 
+    def column_check(self) -> ColumnCheck | None:
+        """A fresh check of the columns the stage names (``transforms/columns.py``), or None."""
+        return None
+
     def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
-        """Run the stage over a stream of batches, counting rows in and out."""
+        """Run the stage over a stream of batches, counting rows in and out (and checking columns)."""
+        check = self.column_check()
         for batch in stream:
             counter.rows_in += len(batch)
+            if check is not None:
+                check.see(batch)
             out = self.process(batch)
             if out is not None and len(out):
                 counter.rows_out += len(out)
                 yield out
+        if check is not None:
+            check.finish()
 
 
 def apply_stages(

@@ -22,7 +22,8 @@ The transforms:
   splittable bounded source: newline-aligned byte ranges of uncompressed JSON Lines, row groups
   of Parquet, whole files otherwise; runners may split a range further while it is read
   (dynamic work rebalancing) at chunk boundaries (``chunk_bytes`` of JSON Lines, one row group
-  of Parquet).
+  of Parquet); a gzip/zstd file, CSV or JSON is one unsplittable chunk. ``rows=True`` yields
+  plain dicts (they compare by value, for ``assert_that``) instead of batches.
 - :class:`ApplyStages` applies per-batch stages (``transforms/``) to each batch; :class:`Map`,
   :class:`Filter`, :class:`Where`, :class:`FlatMap`, :class:`MapBatches`, :class:`SelectColumns`,
   :class:`RenameColumns`, :class:`Sample` are one stage each.
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -88,8 +90,12 @@ _HASH_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 class _Span:
     """One file in the source's position space: ``[start, start + extent)``.
 
-    ``unit`` is ``"bytes"`` (uncompressed JSON Lines: positions are byte offsets),
-    ``"row_groups"`` (Parquet) or ``"whole"`` (a file read in one piece: extent 1).
+    Positions are bytes in every unit, so a fraction of the range is about that fraction of
+    the input. ``unit`` is ``"bytes"`` (uncompressed JSON Lines: byte offsets, a chunk starts
+    every ``chunk_bytes``), ``"row_groups"`` (Parquet: the compressed bytes of its non-empty
+    row groups end to end, a chunk is one group; ``bounds`` holds each group's first position,
+    ``groups`` its index and ``rows`` its row count) or ``"whole"`` (a file read in one piece:
+    its bytes, one chunk).
     """
 
     path: str
@@ -97,6 +103,9 @@ class _Span:
     extent: int
     unit: str
     size: int
+    bounds: tuple[int, ...] = ()
+    groups: tuple[int, ...] = ()
+    rows: tuple[int, ...] = ()
 
     @property
     def stop(self) -> int:
@@ -112,51 +121,131 @@ def _span_unit(source: FileSource, path: str) -> str:
     return "whole"
 
 
-def _part_end(part: FilePart, span: _Span) -> int:
-    return span.extent if part.end is None else part.end
+def _row_groups(fmt: ParquetFormat, path: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Each non-empty row group's first position (compressed bytes before it), index and rows."""
+    metadata = fmt._metadata(path)  # the format's own reader: errors name the file
+    bounds, groups, rows, at = [], [], [], 0
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        if group.num_rows:
+            bounds.append(at)
+            groups.append(i)
+            rows.append(group.num_rows)
+            at += max(1, sum(group.column(c).total_compressed_size for c in range(group.num_columns)))
+    bounds.append(at)  # the end
+    return tuple(bounds), tuple(groups), tuple(rows)
+
+
+def _bundle_bytes(desired_bundle_size: float, size: int) -> int:
+    """``desired_bundle_size`` as a positive ``part_bytes`` (``inf`` or more than the file: one part)."""
+    if not desired_bundle_size > 0:  # also refuses NaN
+        raise ValueError(f"desired_bundle_size must be a positive number, got {desired_bundle_size!r}")
+    if desired_bundle_size > size:
+        return size + 1
+    return max(1, math.ceil(desired_bundle_size))
+
+
+def _text_bytes(batch: Batch, sample: int = 8) -> int:
+    """About how many bytes of JSON text ``batch`` came from (a few rows measured)."""
+    n = len(batch)
+    if not n:
+        return 0
+    if batch.has_arrow:
+        return batch.arrow.nbytes
+    rows = batch.rows[:sample]
+    measured = sum(len(orjson.dumps(r, default=str)) + 1 for r in rows)
+    return measured * n // len(rows)
 
 
 class _ChunkRangeTracker(OffsetRangeTracker):
     """An offset range tracker whose splits land on chunk boundaries only.
 
-    A reader claims a chunk's first position and then reads the whole chunk; rounding every
-    split up to the next boundary keeps a split from cutting a chunk that is being read.
+    A reader claims a chunk's first position (its split point) and then reads the whole chunk,
+    moving the position on inside it (``set_current_position``) so that progress advances;
+    rounding every split up to the next boundary keeps a split from cutting a chunk that is
+    being read. A range holding one chunk (a compressed file, CSV, JSON) cannot be split.
+    ``split_points()`` counts chunk starts: (claimed - 1, unclaimed + 1) while reading, as
+    Beam's trackers do, and (claimed, 0) once the read is over.
     """
 
-    def __init__(self, start: int, stop: int, align: Callable[[int], int]) -> None:
+    def __init__(self, source: SplitSource, start: int, stop: int) -> None:
         super().__init__(start, stop)
-        self._align = align
+        self._source = source
+        self._claimed = 0
+        self._done = False
+
+    def try_claim(self, position) -> bool:
+        claimed = super().try_claim(position)
+        with self._lock:
+            if claimed:
+                self._claimed += 1
+            else:
+                self._done = True
+        return claimed
 
     def try_split(self, position):
-        return super().try_split(self._align(int(position)))
+        return super().try_split(self._source.align(int(position)))
+
+    def split_points(self) -> tuple[int, int]:
+        with self._lock:
+            if self._done:
+                return self._claimed, 0
+            if not self._claimed:
+                first = self._source.first_position(self.start_position())
+                if first >= self._stop_offset:
+                    return 0, 0
+                return 0, 1 + self._source.chunks_in(first + 1, self._stop_offset)
+            after = self._source.chunks_in(self._offset_of_last_split_point + 1, self._stop_offset)
+            return self._claimed - 1, after + 1
+
+    def finish(self) -> None:
+        """The read is over: no split points remain."""
+        with self._lock:
+            self._done = True
+
+    def advance(self, position: int, chunk_stop: int) -> None:
+        """Move the position on inside the chunk being read (never onto its end)."""
+        position = min(position, chunk_stop - 1)
+        if position > self.last_record_start:
+            self.set_current_position(position)
 
 
 class SplitSource(iobase.BoundedSource):
     """The files of a :class:`~crucible_datasets.sources.FileSource` as a Beam bounded source.
 
-    Positions: the files laid end to end, each in its own unit (bytes of an uncompressed JSON
-    Lines file, row groups of a Parquet file, 1 for a file read whole). ``split`` uses each
+    Positions: the files laid end to end, each as bytes (of an uncompressed JSON Lines file, of
+    a Parquet file's row groups, compressed, or of a file read whole). ``split`` uses each
     format's own ``parts`` (newline-aligned byte ranges, runs of row groups); ``read`` claims
-    and reads one chunk at a time (``chunk_bytes`` of JSON Lines, one row group, one whole file)
-    and yields :class:`Batch` elements.
+    and reads one chunk at a time (``chunk_bytes`` of JSON Lines, one row group, one whole
+    file) and yields :class:`Batch` elements, or with ``rows=True`` plain dicts (one element per
+    row, which compare by value: for ``assert_that`` and ``source_test_utils``).
     """
 
-    def __init__(self, source: FileSource, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+    def __init__(
+        self, source: FileSource, chunk_bytes: int = DEFAULT_CHUNK_BYTES, rows: bool = False
+    ) -> None:
         if chunk_bytes < 1:
             raise ValueError(f"chunk_bytes must be at least 1, got {chunk_bytes}")
         self.source = source
         self.chunk_bytes = chunk_bytes
+        self.rows = rows
         spans, start = [], 0
         for path, size in zip(source.files, source.sizes(), strict=True):
             unit = _span_unit(source, path)
+            bounds: tuple[int, ...] = ()
+            groups: tuple[int, ...] = ()
+            rows_in: tuple[int, ...] = ()
             if unit == "bytes":
                 extent = size
             elif unit == "row_groups":
-                extent = source.format_for(path).parts(path, size, 1)[-1].end or 0
+                bounds, groups, rows_in = _row_groups(source.format_for(path), path)
+                bounds, extent = bounds[:-1], bounds[-1]
+                if not groups:  # no rows: read whole (one empty batch that carries the columns)
+                    unit, extent = "whole", 1
             else:
-                extent = 1
+                extent = max(size, 1)  # an empty file is still read (the format says if that is an error)
             if extent > 0:
-                spans.append(_Span(path, start, extent, unit, size))
+                spans.append(_Span(path, start, extent, unit, size, bounds, groups, rows_in))
                 start += extent
         self.spans: tuple[_Span, ...] = tuple(spans)
         self.total = start
@@ -174,9 +263,39 @@ class SplitSource(iobase.BoundedSource):
         if position <= 0:
             return 0
         span = self._span_at(position)
-        step = self.chunk_bytes if span.unit == "bytes" else 1
-        k = -(-(position - span.start) // step)
-        return min(span.start + k * step, span.stop)
+        offset = position - span.start
+        if span.unit == "bytes":
+            k = -(-offset // self.chunk_bytes)
+            return min(span.start + k * self.chunk_bytes, span.stop)
+        if span.unit == "row_groups":
+            i = bisect.bisect_left(span.bounds, offset)
+            return span.start + span.bounds[i] if i < len(span.bounds) else span.stop
+        return span.start if offset == 0 else span.stop
+
+    def first_position(self, start: int) -> int:
+        """Where a read of a range from ``start`` begins: a JSON Lines byte range at ``start``
+        (lines belong to the range of their first byte), else at the next chunk (a row group or
+        a whole file belongs to the range of its first position)."""
+        if start < self.total and self._span_at(start).unit != "bytes":
+            return self.align(start)
+        return start
+
+    def chunks_in(self, lo: int, hi: int) -> int:
+        """How many chunks start in ``[lo, hi)`` (the split points of that range)."""
+        count = 0
+        for span in self.spans[max(0, bisect.bisect_right(self._starts, lo) - 1) :]:
+            if span.start >= hi:
+                break
+            a, b = max(lo, span.start) - span.start, min(hi, span.stop) - span.start
+            if a >= b:
+                continue
+            if span.unit == "bytes":
+                count += -(-b // self.chunk_bytes) - -(-a // self.chunk_bytes)
+            elif span.unit == "row_groups":
+                count += bisect.bisect_left(span.bounds, b) - bisect.bisect_left(span.bounds, a)
+            else:
+                count += a == 0
+        return count
 
     # -- BoundedSource --
 
@@ -184,56 +303,101 @@ class SplitSource(iobase.BoundedSource):
         return sum(s.size for s in self.spans)
 
     def split(self, desired_bundle_size, start_position=None, stop_position=None):
+        """Bundles of about ``desired_bundle_size`` bytes (any positive number, ``inf`` too)."""
+        if not desired_bundle_size > 0:
+            raise ValueError(f"desired_bundle_size must be a positive number, got {desired_bundle_size!r}")
         start = 0 if start_position is None else start_position
         stop = self.total if stop_position is None else stop_position
         for span in self.spans:
             if span.stop <= start or span.start >= stop:
                 continue
-            fmt = self.source.format_for(span.path)
             if span.unit == "whole":
                 ranges = [(span.start, span.stop)]
             else:
-                parts = fmt.parts(span.path, span.size, max(1, int(desired_bundle_size)))
-                ranges = [(span.start + p.start, span.start + _part_end(p, span)) for p in parts]
+                fmt = self.source.format_for(span.path)
+                parts = fmt.parts(span.path, span.size, _bundle_bytes(desired_bundle_size, span.size))
+                at = self._part_position
+                ranges = [(at(span, p.start), at(span, p.end)) for p in parts]
             for a, b in ranges:
                 a, b = max(a, start), min(b, stop)
                 if a < b:
                     weight = span.size * (b - a) / span.extent
                     yield iobase.SourceBundle(weight, self, a, b)
 
-    def get_range_tracker(self, start_position, stop_position):
+    @staticmethod
+    def _part_position(span: _Span, at: int | None) -> int:
+        """The position of a part's start or end (bytes, or a row group index for Parquet)."""
+        if at is None:
+            return span.stop
+        if span.unit == "row_groups":
+            i = bisect.bisect_left(span.groups, at)
+            return span.start + span.bounds[i] if i < len(span.bounds) else span.stop
+        return span.start + at
+
+    def get_range_tracker(self, start_position, stop_position) -> _ChunkRangeTracker:
         start = 0 if start_position is None else start_position
         stop = self.total if stop_position is None else stop_position
-        return _ChunkRangeTracker(start, stop, self.align)
+        return _ChunkRangeTracker(self, start, stop)
 
-    def read(self, range_tracker) -> Iterator[Batch]:
+    def read(self, range_tracker) -> Iterator[Batch | dict]:
         errors = ErrorPolicy(self.source.on_error, self.source.errors_path)
         rows_read = Metrics.counter(NAMESPACE, "rows_read")
         rows_bad = Metrics.counter(NAMESPACE, "rows_bad")
-        position = range_tracker.start_position()
+        ours = isinstance(range_tracker, _ChunkRangeTracker)
+        position = self.first_position(range_tracker.start_position())
         try:
             while position < range_tracker.stop_position():
                 if not range_tracker.try_claim(position):
                     return
-                end = min(self.align(position + 1), range_tracker.stop_position())
-                bad_before = errors.bad
-                for batch in self._read_chunk(position, end, errors):
+                end = self._chunk_end(position, range_tracker.stop_position())
+                span = self._span_at(position)
+                bad_before, done = errors.bad, 0
+                group_rows = self._group_rows(span, position)
+                for batch in self._read_chunk(span, position, end, errors):
                     rows_read.inc(len(batch))
-                    yield batch
+                    if ours:
+                        if group_rows:  # exact: the rows of the group read so far
+                            done += len(batch)
+                            range_tracker.advance(position + (end - position) * done // group_rows, end)
+                        elif span.unit == "bytes" or compression_of(span.path) is None:
+                            done += _text_bytes(batch)  # an estimate of the text read so far
+                            range_tracker.advance(position + done, end)
+                    if self.rows:
+                        yield from batch.rows
+                    else:
+                        yield batch
                 if errors.bad != bad_before:
                     rows_bad.inc(errors.bad - bad_before)
                 position = end
+            if ours:
+                range_tracker.finish()
         finally:
             errors.close()
 
-    def _read_chunk(self, start: int, stop: int, errors: ErrorPolicy) -> Iterator[Batch]:
-        span = self._span_at(start)
+    @staticmethod
+    def _group_rows(span: _Span, position: int) -> int:
+        """The rows of the row group starting at ``position`` (0 for other units)."""
+        if span.unit != "row_groups":
+            return 0
+        return span.rows[bisect.bisect_left(span.bounds, position - span.start)]
+
+    def _chunk_end(self, position: int, stop: int) -> int:
+        """Where the chunk starting at ``position`` ends: a byte chunk is cut at the range's stop
+        (JSON Lines owns lines by their first byte), a row group or a whole file never is."""
+        span = self._span_at(position)
+        end = self.align(position + 1)
+        return min(end, stop) if span.unit == "bytes" else end
+
+    def _read_chunk(self, span: _Span, start: int, stop: int, errors: ErrorPolicy) -> Iterator[Batch]:
         if span.unit == "whole":
             part = FilePart(span.path)
         elif span.unit == "bytes":
             part = FilePart(span.path, start - span.start, None if stop >= span.stop else stop - span.start)
         else:
-            part = FilePart(span.path, start - span.start, stop - span.start)
+            first = bisect.bisect_left(span.bounds, start - span.start)
+            last = bisect.bisect_left(span.bounds, stop - span.start)
+            end = span.groups[last] if last < len(span.groups) else None
+            part = FilePart(span.path, span.groups[first], end)
         return self.source.read(part, errors)
 
     def default_output_coder(self):
@@ -274,6 +438,10 @@ class ReadSplit(beam.PTransform):
     ``schema`` (a declared ``pyarrow.Schema``), ``batch_rows``, ``on_error`` (``"raise"``,
     ``"skip"``, ``"dead_letter"`` with ``errors_path``). Everything is checked here, when the
     pipeline is built, not on the workers.
+
+    ``rows=True`` yields each row as a plain ``dict`` instead of :class:`Batch` elements: rows
+    compare by value, so ``assert_that(rows, equal_to([...]))`` works, and plain Beam transforms
+    (``beam.Map``) take them; the stages here (``Map``, ``Filter``, ``WriteSplit``) take batches.
     """
 
     def __init__(
@@ -287,6 +455,7 @@ class ReadSplit(beam.PTransform):
         on_error: str = "raise",
         errors_path: str | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        rows: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(files, FileSource):
@@ -299,7 +468,7 @@ class ReadSplit(beam.PTransform):
                 columns=tuple(columns) if columns is not None else None, schema=schema, batch_rows=batch_rows
             )
             source = FileSource(_expand_files(files), format, options, on_error, errors_path)
-        self.source = SplitSource(source, chunk_bytes)
+        self.source = SplitSource(source, chunk_bytes, rows=rows)
 
     def expand(self, pbegin):
         return pbegin | beam.io.Read(self.source)

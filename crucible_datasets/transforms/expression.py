@@ -4,7 +4,9 @@ The text is parsed with :mod:`ast` and only a small grammar is accepted (column 
 literals, comparisons, ``in``/``not in`` a literal list, ``and``/``or``/``not``, ``+ - * / %``,
 ``len(column)``, ``is None``/``is not None``). Nothing is ever evaluated with ``eval``. A
 null operand makes a comparison null, and a filter keeps only rows where the expression is
-true (SQL semantics), on rows and on Arrow alike.
+true (SQL semantics), on rows and on Arrow alike. A column the data does not have is a
+:class:`~crucible_datasets.errors.ColumnNotFoundError` (when: see ``transforms/columns.py``),
+never a filter that silently keeps nothing.
 
 >>> from crucible_datasets.batch import Batch
 >>> f = ExpressionFilter("score > 0.5 and difficulty >= 3")
@@ -27,6 +29,7 @@ import pyarrow.compute as pc
 
 from crucible_datasets.batch import Batch
 from crucible_datasets.transforms.base import Stage
+from crucible_datasets.transforms.columns import ColumnCheck
 
 _COMPARE = {
     ast.Gt: (operator.gt, "greater"),
@@ -269,6 +272,10 @@ class ExpressionFilter(Stage):
     def __init__(self, expression: str) -> None:
         self.expression = expression
         self._row_fn, self._arrow_expr, self.columns = compile_expression(expression)
+
+    def column_check(self) -> ColumnCheck:
+        """The columns the expression names must exist (the rule: ``transforms/columns.py``)."""
+        return ColumnCheck(f"filter expression {self.expression!r}", sorted(self.columns))
 
     def __getstate__(self) -> dict:
         return {"expression": self.expression}

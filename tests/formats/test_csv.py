@@ -32,7 +32,7 @@ def test_quoted_fields_with_commas_quotes_newlines_and_crlf(tmp_path):
     assert rows(path) == [
         {"id": 1, "text": "a, b", "note": 'say "hi"'},
         {"id": 2, "text": "line one\r\nline two", "note": "plain"},
-        {"id": 3, "text": None, "note": None},
+        {"id": 3, "text": "", "note": None},  # quoted empty: "", unquoted: null
     ]
 
 
@@ -153,3 +153,160 @@ def test_one_part_per_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataFileError, match="gone.csv"):
         rows(tmp_path / "gone.csv")
+
+
+# --- dialect: sniffed delimiter, quotechar, header / column_names (issue "Trust") -----------------
+
+
+def test_semicolon_pipe_and_tab_are_sniffed(tmp_path):
+    semi = tmp_path / "semi.csv"
+    semi.write_bytes(b'id;price;note\n1;2,5;"a; b"\n2;3,0;x, y\n')
+    assert rows(semi) == [
+        {"id": 1, "price": "2,5", "note": "a; b"},
+        {"id": 2, "price": "3,0", "note": "x, y"},
+    ]
+    pipe = tmp_path / "pipe.csv.gz"
+    pipe.write_bytes(gzip.compress(b"a|b\n1|x,y\n"))
+    assert rows(pipe) == [{"a": 1, "b": "x,y"}]
+    tab = tmp_path / "tab.csv"
+    tab.write_bytes(b"a\tb\n1;2\t3\n")
+    assert rows(tab) == [{"a": "1;2", "b": 3}]
+    comma = tmp_path / "comma.csv"  # delimiters inside quotes do not count
+    comma.write_bytes(b'q,a\n"x; y; z",1\n"p|q",2\n')
+    assert rows(comma) == [{"q": "x; y; z", "a": 1}, {"q": "p|q", "a": 2}]
+    single = tmp_path / "single.csv"
+    single.write_bytes(b"text\nhello; world\n")
+    assert rows(single) == [{"text": "hello; world"}]
+
+
+def test_sniffing_a_file_longer_than_the_sample(tmp_path):
+    from crucible_datasets.formats.csv import SNIFF_BYTES
+
+    body = b"".join(b'%d;"long\ntext %d";%d\n' % (i, i, -i) for i in range(SNIFF_BYTES // 10))
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"a;b;c\n" + body)
+    got = rows(path)
+    assert len(got) == SNIFF_BYTES // 10 and got[7] == {"a": 7, "b": "long\ntext 7", "c": -7}
+
+
+def test_explicit_delimiter_wins_over_sniffing_and_tsv(tmp_path):
+    tsv = tmp_path / "a.tsv"
+    tsv.write_bytes(b"a,b\n1\t2,3\n")
+    assert rows(tsv, ReadOptions(delimiter=",")) == [{"a": "1\t2", "b": 3}]
+    semi = tmp_path / "a.csv"
+    semi.write_bytes(b"a;b\n1;2\n")
+    assert rows(semi, ReadOptions(delimiter=",")) == [{"a;b": "1;2"}]
+
+
+def test_quotechar(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_bytes(b"a,b\n'x, y',\"2\"\n'it''s',3\n")
+    assert rows(path, ReadOptions(quotechar="'")) == [{"a": "x, y", "b": '"2"'}, {"a": "it's", "b": "3"}]
+
+
+def test_no_header_row_with_column_names(tmp_path):
+    path = tmp_path / "nohead.csv"
+    path.write_bytes(b"1;caf\xe9\n2;ok\n3;fine\n")
+    options = ReadOptions(header=None, column_names=("n", "word"))
+    errors = ErrorPolicy("skip")
+    assert rows(path, options, errors) == [{"n": 2, "word": "ok"}, {"n": 3, "word": "fine"}]
+    assert errors.bad == 1
+    with pytest.raises(BadRecordError, match=r"nohead.csv, line 1: invalid UTF-8"):  # no header: line 1
+        rows(path, options)
+    projected = ReadOptions(header=None, column_names=("n", "word"), columns=("word",))
+    assert rows(path, projected, ErrorPolicy("skip")) == [{"word": "ok"}, {"word": "fine"}]
+
+
+def test_no_header_row_needs_column_names(tmp_path):
+    path = tmp_path / "nohead.csv"
+    path.write_bytes(b"1,2,3\n4,5,6\n")
+    with pytest.raises(ValueError, match=r"nohead.csv: header=None .* column_names=.* 3 fields of line 1"):
+        rows(path, ReadOptions(header=None))
+
+
+def test_column_names_replace_the_header(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_bytes(b"x,x,\n1,a,\n2,b,\n")  # duplicate and empty names in the file
+    options = ReadOptions(column_names=("id", "name", "extra"))
+    assert rows(path, options) == [
+        {"id": 1, "name": "a", "extra": None},
+        {"id": 2, "name": "b", "extra": None},
+    ]
+    schema = pa.schema([("name", pa.string()), ("id", pa.int32())])
+    batch = read(path, ReadOptions(column_names=("id", "name", "extra"), schema=schema))[0]
+    assert batch.arrow.schema == schema and batch.rows[1] == {"name": "b", "id": 2}
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"a,b\n1,2\n3\n")
+    with pytest.raises(BadRecordError, match="expected 2 fields, got 1"):
+        rows(bad, ReadOptions(column_names=("p", "q")))
+
+
+def test_column_names_of_the_wrong_length(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_bytes(b"a,b,c\n1,2,3\n")
+    with pytest.raises(ValueError, match=r"w.csv, line 1: column_names= gives 2 names \(p, q\) but the "
+                       r"header row has 3 fields \('a', 'b', 'c'\)"):
+        rows(path, ReadOptions(column_names=("p", "q")))
+    with pytest.raises(ValueError, match=r"w.csv, line 1: .* 4 names .* the first row has 3 fields"):
+        rows(path, ReadOptions(header=None, column_names=("p", "q", "r", "s")))
+
+
+def test_quoted_empty_is_an_empty_string_unquoted_empty_is_null(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_bytes(b'id,s,n,all_quoted,nothing\n1,"",5,"",\n"",,"",,\n"3","x","7","",\n')
+    got = read(path)[0]
+    assert got.rows == [
+        {"id": 1, "s": "", "n": 5, "all_quoted": "", "nothing": None},
+        {"id": None, "s": None, "n": None, "all_quoted": None, "nothing": None},
+        {"id": 3, "s": "x", "n": 7, "all_quoted": "", "nothing": None},
+    ]
+    assert [f.type for f in got.arrow.schema] == [pa.int64(), pa.string(), pa.int64(), pa.string(), pa.null()]
+    schema = pa.schema([("id", pa.int64()), ("s", pa.string()), ("n", pa.float64())])
+    typed = read(path, ReadOptions(schema=schema, columns=("id", "s", "n")))[0]
+    assert typed.rows[:2] == [{"id": 1, "s": "", "n": 5.0}, {"id": None, "s": None, "n": None}]
+    # a later block of only quoted empty fields keeps the column's number type; "" stays "" in text
+    late = tmp_path / "late.csv"
+    late.write_bytes(b"a,t\n" + b"".join(b"%d,x\n" % i for i in range(BLOCK_BYTES // 4)) + b'"",""\n' * 3)
+    batches = read(late, ReadOptions(batch_rows=10**7))
+    assert len(batches) > 1 and {b.arrow.schema.field("a").type for b in batches} == {pa.int64()}
+    assert [r for b in batches for r in b.rows][-3:] == [{"a": None, "t": ""}] * 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"delimiter": "::"}, "delimiter must be one character"),
+        ({"delimiter": "\n"}, "delimiter must be one character"),
+        ({"quotechar": ""}, "quotechar must be one character"),
+        ({"delimiter": "'", "quotechar": "'"}, "delimiter and quotechar must differ"),
+        ({"header": 1}, "header must be 0 .* or None"),
+        ({"header": True}, "header must be 0 .* or None"),
+        ({"column_names": "ab"}, "column_names must be a list of strings"),
+        ({"column_names": ("a", "b", "a")}, r"column_names must name each column once.*repeated: a"),
+    ],
+)
+def test_bad_dialect_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ReadOptions(**kwargs)
+
+
+def test_error_policy_on_a_sniffed_semicolon_file(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_bytes(b"a;b\n1;2\n3\n4;5;6\n7;8\n")
+    skip = ErrorPolicy("skip")
+    assert rows(path, errors=skip) == [{"a": 1, "b": 2}, {"a": 7, "b": 8}]
+    assert skip.bad == 2
+    with pytest.raises(BadRecordError, match=r"ragged.csv: expected 2 fields, got 1"):
+        rows(path)
+    letters = ErrorPolicy("dead_letter", str(tmp_path / "errors"))
+    assert len(rows(path, errors=letters)) == 2
+    letters.close()
+    dead = [orjson.loads(x) for f in (tmp_path / "errors").iterdir() for x in f.read_bytes().splitlines()]
+    assert [(d["file"], d["raw"]) for d in dead] == [(str(path), "3"), (str(path), "4;5;6")]
+
+
+def test_a_header_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"caf\xe9,b\n1,2\n")
+    with pytest.raises(DataFileError, match=r"latin1.csv .* line 1 \(the header row\) is not UTF-8"):
+        rows(path)

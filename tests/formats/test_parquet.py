@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from crucible_datasets import schema as schemas
 from crucible_datasets.errors import BadRecordError, DataFileError, ErrorPolicy
 from crucible_datasets.formats import FilePart, ReadOptions, format_for_path
 from crucible_datasets.formats.parquet import ParquetFormat
@@ -133,11 +134,49 @@ def test_streams_one_row_group_at_a_time(tmp_path):
     assert peak < decoded / 5, (peak, decoded)
 
 
-def test_file_without_row_groups(tmp_path):
-    path = write(tmp_path / "empty.parquet", table_of(0), 10)
+@pytest.mark.parametrize("row_groups", [0, 1])
+def test_file_without_rows_reads_one_empty_batch_with_its_columns(tmp_path, row_groups):
+    path = str(tmp_path / "empty.parquet")
+    if row_groups:
+        write(path, table_of(0), 10)  # one row group of 0 rows
+    else:
+        pq.ParquetWriter(path, table_of(0).schema).close()  # no row group at all
+    assert pq.ParquetFile(path).metadata.num_row_groups == row_groups
     size = os.path.getsize(path)
     assert FMT.num_rows(path) == 0
-    assert [b for p in FMT.parts(path, size, 1) for b in read(p)] == []
+    batches = [b for p in FMT.parts(path, size, 1) for b in read(p)]
+    assert [len(b) for b in batches] == [0]
+    assert batches[0].arrow.schema == table_of(0).schema
+    projected = read(FilePart(path), ReadOptions(columns=("s", "nope")))
+    assert projected[0].arrow.schema.names == ["s", "nope"] and len(projected[0]) == 0
+    cast = read(FilePart(path), ReadOptions(schema=pa.schema([("i", pa.float64())])))
+    assert cast[0].arrow.schema == pa.schema([("i", pa.float64())])
+
+
+def test_partial_schema_casts_the_named_columns_and_keeps_the_others(tmp_path):
+    path = write(tmp_path / "a.parquet", table_of(3), 2)
+    schema = schemas.partial(pa.schema([("i", pa.float64())]))
+    batches = read(FilePart(path), ReadOptions(schema=schema))
+    assert all(b.arrow.schema == pa.schema([("i", pa.float64()), ("s", pa.string())]) for b in batches)
+    assert rows_of(batches) == [{"i": float(i), "s": f"row {i}"} for i in range(3)]
+    narrowed = read(FilePart(path), ReadOptions(schema=schema, columns=("s",)))
+    assert rows_of(narrowed) == [{"s": f"row {i}"} for i in range(3)]
+
+
+def test_partial_schema_misfits_are_bad_records_with_row_numbers(tmp_path):
+    path = write(tmp_path / "n.parquet", pa.table({"n": ["1", "x", "3"], "t": list("abc")}), 2)
+    errors = ErrorPolicy("skip")
+    schema = schemas.partial(pa.schema([("n", pa.int64())]))
+    batches = read(FilePart(path), ReadOptions(schema=schema), errors)
+    assert rows_of(batches) == [{"n": 1, "t": "a"}, {"n": 3, "t": "c"}]
+    assert errors.bad == 1
+
+
+def test_partial_schema_naming_a_column_the_file_lacks_is_an_error_naming_both(tmp_path):
+    path = write(tmp_path / "a.parquet", table_of(3), 2)
+    schema = schemas.partial(pa.schema([("i", pa.float64()), ("score", pa.float64())]))
+    with pytest.raises(DataFileError, match=r"a\.parquet: .*\['score'\].*its columns: i, s"):
+        read(FilePart(path), ReadOptions(schema=schema))
 
 
 def test_found_by_extension():

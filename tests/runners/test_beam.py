@@ -27,6 +27,7 @@ from crucible_datasets.runners import _beam_job, _beam_pool, local
 from crucible_datasets.runners import beam as beam_runner
 from crucible_datasets.sinks import JsonlSink, ParquetSink
 from crucible_datasets.sources import FileSource
+from crucible_datasets.transforms.stream import Shuffle
 from tests.data_paths import GSM8K_DIR
 
 GSM8K = os.path.join(GSM8K_DIR, "train.jsonl")
@@ -249,6 +250,10 @@ def test_whole_stream_matches_local(dup_file, tmp_path, build, plan):
     assert rows_of(bm) == rows_of(loc)
     assert bm.counts == loc.counts and bm.counts.reconciles()
     assert names(bm) == names(loc)
+    assert manifest_split(bm.path) == manifest_split(loc.path)  # the same rows per shard
+    for a, b in zip(bm.files, loc.files, strict=True):  # dedupe keeps the input order on Beam too
+        with open(a, "rb") as x, open(b, "rb") as y:
+            assert x.read() == y.read()
 
 
 def test_shuffle_same_rows_and_take_same_count(dup_file, tmp_path):
@@ -266,6 +271,52 @@ def test_shuffle_same_rows_and_take_same_count(dup_file, tmp_path):
     loc, bm = write_both(ds.shuffle(seed=3).take(500), tmp_path / "take", sink=JsonlSink, options=TWO_WORKERS)
     assert bm.rows == loc.rows == 500 and bm.counts == loc.counts
     assert rows_of(bm) <= rows_of(local.write(ds.pipeline, JsonlSink(str(tmp_path / "input")), num_shards=1))
+
+
+# --- num_shards: the same shards on every runner ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sorted_file(tmp_path_factory) -> str:
+    """1000 rows, score rising: ``score > 0.5`` empties the first parts of the file."""
+    path = str(tmp_path_factory.mktemp("sorted") / "train.jsonl")
+    with open(path, "wb") as f:
+        for i in range(1000):
+            f.write(orjson.dumps({"id": i % 700, "score": i / 1000, "pad": "y" * (i % 23)}) + b"\n")
+    return path
+
+
+def high_score(row: dict) -> bool:
+    return row["score"] > 0.5
+
+
+def shard_rows(summary) -> list[list[dict]]:
+    """The rows of each shard, in order."""
+    return [pq.read_table(f).to_pylist() for f in summary.files]
+
+
+@pytest.mark.parametrize("num_shards", [2, 4])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda ds: ds.filter(high_score),
+        lambda ds: ds.take(7),
+        lambda ds: ds.skip(990),
+        lambda ds: ds.shuffle(seed=5),
+        lambda ds: ds.select_columns(["id"]).dedupe(),
+    ],
+    ids=["filter", "take", "skip", "shuffle", "dedupe"],
+)
+def test_num_shards_are_the_same_on_beam_and_local(sorted_file, tmp_path, build, num_shards):
+    ds = build(cd.load(sorted_file, split="train", streaming=True))
+    loc, bm = write_both(ds, tmp_path, num_shards=num_shards)
+    assert_same_write(loc, bm)  # names, counts (bytes_read too), manifest shards and rows
+    assert len(bm.files) == min(num_shards, bm.rows)
+    assert max(bm.file_rows) - min(bm.file_rows) <= 1
+    size = os.path.getsize(sorted_file)  # take stops early: the parts it opened
+    assert bm.counts.bytes_read == size or (0 < bm.counts.bytes_read < size and bm.rows == 7)
+    if not any(isinstance(s, Shuffle) for s in ds.pipeline.stages):  # seeded shuffles differ
+        assert shard_rows(bm) == shard_rows(loc)
 
 
 # --- retries, metrics, building blocks -----------------------------------------------------------------
@@ -295,8 +346,7 @@ def test_metrics_match_summary(ot_file, tmp_path):
     counters = result.metrics().query(MetricsFilter().with_namespace("crucible"))["counters"]
     got = {c.key.metric.name: c.committed for c in counters}
     summary = _beam_job._read_summary(summary_path)
-    expected = {k: v for k, v in summary.counts.as_dict().items() if k != "bytes_read"}
-    assert got == expected
+    assert got == summary.counts.as_dict() and got["bytes_read"] > 0
 
 
 def test_merge_counts_per_task_and_per_stage():

@@ -78,7 +78,10 @@ def test_features_of_every_common_type():
             ],
         },
         {"name": "cat", "dtype": "string"},
-        {"name": "mixed", "dtype": "string"},
+        {"name": "mixed", "dtype": "json"},  # datasets 5's Json feature
+    ]
+    assert cards.features(pa.schema([schemas.json_text_field("mixed")]), json_lines=True) == [
+        {"name": "mixed", "dtype": "string"}
     ]
 
 
@@ -148,6 +151,21 @@ def test_splits_with_different_schemas_get_no_features(tmp_path):
     summary = write(ParquetSink(tmp_path, split="test"), [[[{"a": "x"}]]])
     assert "features" not in card_front_matter(tmp_path)["dataset_info"]
     assert any("different schemas" in w for w in summary.warnings)
+
+
+def test_an_empty_split_is_listed_only_when_no_split_of_its_config_has_rows(tmp_path):
+    empty = [[[{"a": 1}][:0]]]
+    sink = ParquetSink(tmp_path, split="test", schema=pa.schema([("a", pa.int64())]))
+    write(sink, empty)
+    meta = card_front_matter(tmp_path)
+    assert meta["configs"][0]["data_files"] == [{"split": "test", "path": "data/test-*"}]
+    assert meta["dataset_info"]["features"] == [{"name": "a", "dtype": "int64"}]
+    assert meta["dataset_info"]["splits"] == [{"name": "test", "num_bytes": 0, "num_examples": 0}]
+    summary = write(ParquetSink(tmp_path), [[[{"a": 1}]]])
+    meta = card_front_matter(tmp_path)
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"}]
+    assert [s["name"] for s in meta["dataset_info"]["splits"]] == ["train"]
+    assert any("'test' has no rows" in w for w in summary.warnings)
 
 
 def test_mixed_formats_in_one_config_are_warned_about(tmp_path):

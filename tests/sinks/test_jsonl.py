@@ -105,3 +105,18 @@ def test_mixed_type_columns_are_warned_about(tmp_path):
     summary = write(JsonlSink(tmp_path), [[[{"v": [1]}, {"v": "s"}]]])
     assert read_jsonl_rows(summary.files) == [{"v": [1]}, {"v": "s"}]
     assert any("mixed types" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("compression", [None, "gzip", "zstd"])
+def test_num_shards_recuts_the_lines_as_written(tmp_path, compression):
+    many = [dict(row, n=i) for i in range(5) for row in ROWS]  # 15 rows, a missing key included
+    sink = JsonlSink(tmp_path, compression=compression)
+    results = []
+    for i, batch in enumerate([many[:1], many[1:13], [], many[13:]]):
+        with sink.open_task(i) as writer:
+            writer.write(Batch.from_rows(batch))
+        results.append(writer.result)
+    summary = sink.finalize(results, num_shards=4)
+    assert summary.file_rows == [4, 4, 4, 3]
+    assert read_jsonl_rows(summary.files) == many
+    assert summary.file_bytes == [os.path.getsize(f) for f in summary.files]

@@ -19,6 +19,7 @@ from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
 from crucible_datasets.counts import RunCounts
 from crucible_datasets.sinks import ParquetSink, TaskResult, WriteSummary
+from crucible_datasets.sinks.base import shard_counts
 from tests.sinks.helpers import card_front_matter, files_under, filled, manifest, read_parquet_rows, write
 
 
@@ -84,6 +85,107 @@ def test_compression_is_applied(tmp_path):
     assert pq.read_metadata(summary.files[0]).row_group(0).column(0).compression == "ZSTD"
 
 
+# --- num_shards: the rows re-cut into balanced shards --------------------------------------------
+
+
+def finalize_tasks(sink: ParquetSink, tasks: list[list[list[dict]]], num_shards: int) -> WriteSummary:
+    results = []
+    for i, batches in enumerate(tasks):
+        with sink.open_task(i) as writer:
+            for batch in batches:
+                writer.write(Batch.from_rows(batch))
+        results.append(writer.result)
+    return sink.finalize(results, counts=RunCounts(), num_shards=num_shards)
+
+
+def test_num_shards_recuts_uneven_tasks_into_balanced_contiguous_shards(tmp_path):
+    # the README case: a filter left 5, 247, 247 and 0 rows in the four tasks
+    tasks = [[rows(5)], [rows(200, 5), rows(47, 205)], [rows(247, 252)], []]
+    summary = finalize_tasks(ParquetSink(tmp_path, row_group_rows=100), tasks, 4)
+    names = [os.path.relpath(f, tmp_path) for f in summary.files]
+    assert names == [f"data/train-{i:05d}-of-00004.parquet" for i in range(4)]
+    assert summary.file_rows == [125, 125, 125, 124]
+    assert [pq.read_metadata(f).num_rows for f in summary.files] == [125, 125, 125, 124]
+    assert read_parquet_rows(summary.files) == rows(499)  # in task order
+    assert summary.file_bytes == [os.path.getsize(f) for f in summary.files]
+    assert [s["rows"] for s in manifest(tmp_path)["configs"]["default"]["splits"]["train"]["shards"]] == [
+        125, 125, 125, 124
+    ]  # fmt: skip
+    assert not os.path.exists(tmp_path / ".crucible-tmp")
+
+
+def test_num_shards_renames_a_temp_file_that_is_exactly_one_shard(tmp_path):
+    sink = ParquetSink(tmp_path)
+    results = []
+    for i in range(2):
+        with sink.open_task(i) as writer:
+            writer.write(Batch.from_rows(rows(3, 3 * i)))
+        results.append(writer.result)
+    inodes = [os.stat(r.shards[0].path).st_ino for r in results]
+    summary = sink.finalize(results, num_shards=2)
+    assert [os.stat(f).st_ino for f in summary.files] == inodes
+    assert read_parquet_rows(summary.files) == rows(6)
+
+
+def _task_results(sink, counts):
+    results, start = [], 0
+    for i, n in enumerate(counts):
+        with sink.open_task(i) as writer:
+            writer.write(Batch.from_rows(rows(n, start)))
+        results.append(writer.result)
+        start += n
+    return results
+
+
+def test_task_aligned_files_within_one_write_batch_are_published_as_they_are(tmp_path):
+    sink = ParquetSink(tmp_path)
+    results = _task_results(sink, [30_000, 30_900])  # 900 rows apart: less than one write batch
+    inodes = [os.stat(r.shards[0].path).st_ino for r in results]
+    summary = sink.finalize(results, num_shards=2, task_aligned=True)
+    assert summary.file_rows == [30_000, 30_900]
+    assert [os.stat(f).st_ino for f in summary.files] == inodes  # renamed, not rewritten
+    assert read_parquet_rows(summary.files) == rows(60_900)
+
+
+@pytest.mark.parametrize(
+    "counts, aligned",
+    [([30_000, 33_000], True), ([5, 247], True), ([30_000, 30_900], False)],
+    ids=["more-than-a-batch-apart", "more-than-a-tenth-apart", "not-task-aligned"],
+)
+def test_uneven_or_unaligned_files_are_recut(tmp_path, counts, aligned):
+    sink = ParquetSink(tmp_path)
+    summary = sink.finalize(_task_results(sink, counts), num_shards=2, task_aligned=aligned)
+    assert summary.file_rows == shard_counts(sum(counts), 2)
+    assert read_parquet_rows(summary.files) == rows(sum(counts))
+
+
+def test_fewer_rows_than_num_shards_gives_one_shard_per_row(tmp_path):
+    summary = finalize_tasks(ParquetSink(tmp_path), [[rows(2)], [rows(1, 2)]], 5)
+    assert summary.file_rows == [1, 1, 1]
+    assert os.path.basename(summary.files[-1]) == "train-00002-of-00003.parquet"
+    assert read_parquet_rows(summary.files) == rows(3)
+
+
+def test_num_shards_with_a_row_cap_adds_balanced_shards(tmp_path):
+    summary = finalize_tasks(ParquetSink(tmp_path, max_rows_per_shard=4), [[rows(10)]], 2)
+    assert summary.file_rows == [4, 3, 3]
+    assert read_parquet_rows(summary.files) == rows(10)
+
+
+def test_num_shards_recut_unifies_the_schema(tmp_path):
+    tasks = [[[{"id": 0, "text": None}]], [[{"id": 1, "text": "b"}, {"id": 2, "text": "c"}]]]
+    summary = finalize_tasks(ParquetSink(tmp_path), tasks, 2)
+    assert summary.file_rows == [2, 1]
+    assert {str(pq.read_schema(f).field("text").type) for f in summary.files} == {"string"}
+    assert read_parquet_rows(summary.files) == [{"id": i, "text": t} for i, t in enumerate([None, "b", "c"])]
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_num_shards_below_one_is_refused(tmp_path, bad):
+    with pytest.raises(ValueError, match="num_shards"):
+        finalize_tasks(ParquetSink(tmp_path), [[rows(2)]], bad)
+
+
 # --- empty data ----------------------------------------------------------------------------------
 
 
@@ -95,8 +197,9 @@ def test_empty_split_with_a_known_schema_gets_one_empty_shard(tmp_path):
     assert summary.file_rows == [0]
     table = pq.read_table(summary.files[0])
     assert table.num_rows == 0 and table.schema.names == ["a"]
-    assert "configs" not in card_front_matter(tmp_path)  # datasets cannot load an empty split
-    assert any("no rows" in w for w in summary.warnings)
+    # the config's only split: listed (datasets streams it; beside splits with rows it is left out)
+    data_files = card_front_matter(tmp_path)["configs"][0]["data_files"]
+    assert data_files == [{"split": "train", "path": "data/train-*"}]
     assert manifest(tmp_path)["configs"]["default"]["splits"]["train"]["shards"][0]["rows"] == 0
 
 
@@ -287,7 +390,7 @@ def test_list_then_string_across_tasks_round_trips_as_json_text(tmp_path):
     assert all(schemas.is_json_text(pq.read_schema(f).field("v")) for f in summary.files)
     assert read_parquet_rows(summary.files) == [{"v": [1, 2]}, {"v": "s"}, {"v": {"k": None}}]
     features = card_front_matter(tmp_path)["dataset_info"]["features"]
-    assert features == [{"name": "v", "dtype": "string"}]
+    assert features == [{"name": "v", "dtype": "json"}]  # datasets 5's Json feature
 
 
 def test_declared_schema_is_used_and_extra_columns_refused(tmp_path):

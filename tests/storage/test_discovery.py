@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from crucible_datasets.storage.discovery import (
     ConfigLayout,
+    DatasetNotFoundError,
     EmptyDatasetError,
     Layout,
     LayoutError,
@@ -132,7 +133,7 @@ def test_split_inference_matches_hf_cases(tmp_path, case):
     make(tmp_path, *(p for paths in case.values() for p in paths))
     layout = resolve(str(tmp_path))
     assert list(layout.configs) == ["default"]
-    config = layout.config(None)
+    config = layout.configs["default"]  # the splits; reading mixed formats is another matter
     assert config.name == "default" and config.default
     expected = {
         split: sorted(str(tmp_path / p) for p in paths if not p.endswith(".jpg"))
@@ -153,12 +154,12 @@ def test_split_order_is_train_validation_test_then_others(tmp_path):
 def test_data_prefix_with_shards_and_compression(tmp_path):
     make(
         tmp_path,
-        "data/train-00000-of-00002.parquet",
-        "data/train-00001-of-00002.parquet",
+        "data/train-00000-of-00002.jsonl.zst",
+        "data/train-00001-of-00002.jsonl",
         "data/test-00000-of-00001.jsonl.gz",
     )
     assert rel_splits(resolve(str(tmp_path))) == {
-        "train": ["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"],
+        "train": ["data/train-00000-of-00002.jsonl.zst", "data/train-00001-of-00002.jsonl"],
         "test": ["data/test-00000-of-00001.jsonl.gz"],
     }
 
@@ -183,7 +184,7 @@ def test_shard_without_split_name_is_an_error(tmp_path):
 
 def test_first_matching_rule_wins_like_hf(tmp_path):
     # sharded data/ files beat everything; split folders beat split file names; the rest is dropped
-    make(tmp_path, "data/train-00000-of-00001.parquet", "extra/test.jsonl", "other.jsonl")
+    make(tmp_path, "data/train-00000-of-00001.parquet", "extra/test.parquet", "other.parquet")
     assert rel_splits(resolve(str(tmp_path))) == {"train": ["data/train-00000-of-00001.parquet"]}
     folder = tmp_path / "dirs"
     make(folder, "train/a.jsonl", "test.jsonl", "notes.jsonl")
@@ -191,8 +192,8 @@ def test_first_matching_rule_wins_like_hf(tmp_path):
 
 
 def test_no_keyword_means_every_data_file_is_train(tmp_path):
-    make(tmp_path, "a.jsonl", "b/c.csv", "b/d/e.parquet")
-    assert rel_splits(resolve(str(tmp_path))) == {"train": ["a.jsonl", "b/c.csv", "b/d/e.parquet"]}
+    make(tmp_path, "a.jsonl", "b/c.ndjson", "b/d/e.jsonl.gz")
+    assert rel_splits(resolve(str(tmp_path))) == {"train": ["a.jsonl", "b/c.ndjson", "b/d/e.jsonl.gz"]}
 
 
 def test_unsupported_hidden_and_metadata_files_are_ignored(tmp_path):
@@ -311,12 +312,15 @@ def test_real_gsm8k_single_file_and_glob():
         ("parts/*.jsonl", {"train": ["parts/p0.jsonl", "parts/p1.jsonl"]}),
         (["a.jsonl", "parts/p1.jsonl"], {"train": ["a.jsonl", "parts/p1.jsonl"]}),
         (
-            [{"split": "train", "path": ["parts/*", "a.jsonl"]}, {"split": "test", "path": "b.csv"}],
-            {"train": ["a.jsonl", "parts/p0.jsonl", "parts/p1.jsonl"], "test": ["b.csv"]},
+            [{"split": "train", "path": ["parts/*", "a.jsonl"]}, {"split": "test", "path": "b.ndjson"}],
+            {"train": ["a.jsonl", "parts/p0.jsonl", "parts/p1.jsonl"], "test": ["b.ndjson"]},
         ),
-        ({"test": "b.csv", "train": ["parts/p0.jsonl"]}, {"test": ["b.csv"], "train": ["parts/p0.jsonl"]}),
+        (
+            {"test": "b.ndjson", "train": ["parts/p0.jsonl"]},
+            {"test": ["b.ndjson"], "train": ["parts/p0.jsonl"]},
+        ),
         ("**/*.jsonl", {"train": ["a.jsonl", "deep/x/y.jsonl", "parts/p0.jsonl", "parts/p1.jsonl"]}),
-        ("**", {"train": ["a.jsonl", "b.csv", "deep/x/y.jsonl", "parts/p0.jsonl", "parts/p1.jsonl"]}),
+        ("**", {"train": ["a.jsonl", "b.ndjson", "deep/x/y.jsonl", "parts/p0.jsonl", "parts/p1.jsonl"]}),
         ("parts/p[!0].jsonl", {"train": ["parts/p1.jsonl"]}),
         ("./parts/p?.jsonl", {"train": ["parts/p0.jsonl", "parts/p1.jsonl"]}),
         ("parts/.*", {"train": ["parts/.h.jsonl"]}),  # hidden files only when asked for
@@ -325,7 +329,8 @@ def test_real_gsm8k_single_file_and_glob():
 def test_readme_data_files_shapes(tmp_path, data_files, expected):
     import yaml
 
-    make(tmp_path, "a.jsonl", "b.csv", "parts/p0.jsonl", "parts/p1.jsonl", "deep/x/y.jsonl", "parts/.h.jsonl")
+    make(tmp_path, "a.jsonl", "b.ndjson", "parts/p0.jsonl", "parts/p1.jsonl", "deep/x/y.jsonl")
+    make(tmp_path, "parts/.h.jsonl")
     make(tmp_path, "notes.txt", "_errors/a.jsonl", "manifest.json")
     readme(tmp_path, yaml.safe_dump({"configs": [{"config_name": "c", "data_files": data_files}]}))
     layout = resolve(str(tmp_path))
@@ -372,7 +377,11 @@ def test_readme_options_default_and_data_dir(tmp_path):
     assert layout.config("tables").options == {"sep": "\t"}
     assert rel_splits(layout, "tables") == {"train": ["tables/train.tsv"], "test": ["tables/test.tsv"]}
     assert rel_splits(layout, "inferred") == rel_splits(layout, "tables")
-    # no data_files, no data_dir: the default patterns over the whole repo (HF)
+    # no data_files, no data_dir: the default patterns over the whole repo (HF), whose data files
+    # are of three formats: an error naming them, unless format= picks one
+    with pytest.raises(LayoutError, match="config 'everything' of .* has data files of 3 formats"):
+        layout.config("everything")
+    layout = resolve(str(tmp_path), format="csv")
     assert rel_splits(layout, "everything") == {"train": ["tables/train.tsv"], "test": ["tables/test.tsv"]}
 
 
@@ -637,3 +646,76 @@ def test_glob_regex_agrees_with_python_glob(tree_and_pattern):
         )
     regex = _glob_regex(pattern)
     assert sorted(f for f in files if regex.fullmatch(f)) == expected, pattern
+
+
+# --- one format per config; data-looking files without a reader; missing paths ---
+
+
+def test_a_folder_of_two_formats_is_an_error_naming_both(tmp_path):
+    make(tmp_path, "train.jsonl", "extra.csv", "notes.txt")
+    layout = resolve(str(tmp_path))
+    with pytest.raises(LayoutError) as info:
+        layout.config(None)
+    message = str(info.value)
+    assert str(tmp_path) in message and "2 formats" in message
+    assert "jsonl: train.jsonl" in message and "csv: extra.csv" in message and "format=" in message
+    with pytest.raises(LayoutError, match="2 formats"):
+        layout.files(None, "train")
+    # format= picks one; split inference then sees only that format's files
+    assert rel_splits(resolve(str(tmp_path), format="csv")) == {"train": ["extra.csv"]}
+    assert rel_splits(resolve(str(tmp_path), format="jsonl")) == {"train": ["train.jsonl"]}
+    with pytest.raises(LayoutError, match="has no parquet files; it has csv: extra.csv; jsonl: train.jsonl"):
+        resolve(str(tmp_path), format="parquet").config(None)
+
+
+def test_one_format_under_another_name_is_read_with_format(tmp_path):
+    make(tmp_path, "train.json", "test.json")
+    layout = resolve(str(tmp_path), format="jsonl")  # one format: format= names the reader, keeps all
+    assert rel_splits(layout) == {"train": ["train.json"], "test": ["test.json"]}
+
+
+@pytest.mark.parametrize("name", ["data-00000-of-00001.arrow", "train.csv.bz2", "part.jsonl.xz", "x.feather"])
+def test_data_looking_files_without_a_reader_are_not_skipped(tmp_path, name):
+    make(tmp_path, name, "state.json" if name.endswith(".arrow") else "notes.txt")
+    if name.endswith(".arrow"):  # save_to_disk's layout: state.json beside the Arrow shards
+        os.remove(tmp_path / "state.json")
+    with pytest.raises(LayoutError, match=r"no reader for \.[a-z.0-9]+ files \(" + name.replace(".", r"\.")):
+        resolve(str(tmp_path)).config(None)
+    with pytest.raises(LayoutError, match="no reader"):
+        resolve(str(tmp_path / name)).config(None)  # the file itself
+    make(tmp_path, "train.jsonl")
+    with pytest.raises(LayoutError, match=r"2 formats: .*files \(no reader\): " + name.replace(".", r"\.")):
+        resolve(str(tmp_path)).config(None)
+    assert rel_splits(resolve(str(tmp_path), format="jsonl")) == {"train": ["train.jsonl"]}
+
+
+def test_a_glob_of_two_formats_is_an_error(tmp_path):
+    make(tmp_path, "part-0.jsonl", "part-1.parquet")
+    with pytest.raises(LayoutError, match="2 formats"):
+        resolve(str(tmp_path / "part-*")).config(None)
+    assert rel_splits(resolve(str(tmp_path / "part-*"), format="parquet")) == {"train": ["part-1.parquet"]}
+
+
+def test_readme_config_of_two_formats_fails_only_when_picked(tmp_path):
+    make(tmp_path, "a.jsonl", "b.csv")
+    configs = "- {config_name: one, data_files: a.jsonl}\n- {config_name: all, data_files: '*'}"
+    readme(tmp_path, "configs:\n" + configs)
+    layout = resolve(str(tmp_path))
+    assert rel_splits(layout, "one") == {"train": ["a.jsonl"]}
+    with pytest.raises(LayoutError, match="config 'all' of .* has data files of 2 formats"):
+        layout.config("all")
+    assert rel_splits(resolve(str(tmp_path), format="csv"), "all") == {"train": ["b.csv"]}
+
+
+def test_missing_path_says_what_is_there(tmp_path, monkeypatch):
+    make(tmp_path, "data/train.jsonl", "data/test.jsonl")
+    with pytest.raises(DatasetNotFoundError) as info:
+        resolve(str(tmp_path / "data" / "trian.jsonl"))
+    message = str(info.value)
+    assert f"no file or folder '{tmp_path / 'data' / 'trian.jsonl'}'" in message
+    assert f"{tmp_path / 'data'} holds: test.jsonl, train.jsonl" in message
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetNotFoundError, match=rf"'nope/x' here \({tmp_path}\); {tmp_path} holds: data/"):
+        resolve("nope/x")
+    with pytest.raises(DatasetNotFoundError, match=r"no files match .*\*\.csv; .*data holds: test.jsonl"):
+        resolve("data/*.csv")

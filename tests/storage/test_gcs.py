@@ -114,3 +114,38 @@ def test_a_beam_pipeline_writes_to_gs(gcs_emulator):
     (written,) = fs.glob(out + "*")
     with fs.open_input(written) as f:
         assert sorted(f.read().split()) == [b"a", b"b", b"c"]
+
+
+def test_missing_bucket_or_object_is_one_short_error(gcs_emulator):
+    from crucible_datasets.storage.discovery import DatasetNotFoundError, resolve
+
+    bucket = gcs_emulator.bucket
+    missing = gcs_emulator.path("data/nope.jsonl")
+    for call in (fs.open_input, fs.size):
+        with pytest.raises(gcs.GcsNotFoundError) as info:
+            call(missing)
+        assert str(info.value) == f"{missing}: no such object (bucket '{bucket}')"
+    with pytest.raises(DatasetNotFoundError) as info:
+        resolve(missing)
+    assert str(info.value) == f"{missing}: no such object or folder (bucket '{bucket}')"
+    for call in (fs.list_files, fs.glob, resolve, fs.open_input):
+        with pytest.raises(gcs.GcsNotFoundError) as info:
+            call("gs://no-such-bucket-9/data/*.jsonl" if call is fs.glob else "gs://no-such-bucket-9/data")
+        assert str(info.value).endswith(": no such bucket 'no-such-bucket-9'"), call
+        assert isinstance(info.value, FileNotFoundError) and "\n" not in str(info.value)
+
+
+def test_writing_to_a_missing_bucket_fails_at_open(gcs_emulator, tmp_path):
+    import crucible_datasets as cd
+
+    with pytest.raises(gcs.GcsNotFoundError, match=r"write gs://no-such-bucket-8/x\.txt: no such bucket"):
+        fs.open_output("gs://no-such-bucket-8/x.txt")
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"a": 1}\n')
+    dataset = cd.load(str(source), split="train", streaming=True)
+    for write in (dataset.write_parquet, dataset.write_jsonl):
+        with pytest.raises(gcs.GcsNotFoundError, match="-8/out/.*: no such bucket 'no-such-bucket-8'"):
+            write("gs://no-such-bucket-8/out")
+    with fs.open_output(gcs_emulator.path("ok.txt")) as f:  # an existing bucket is still fine
+        f.write(b"ok")
+    assert fs.size(gcs_emulator.path("ok.txt")) == 2

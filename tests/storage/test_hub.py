@@ -14,6 +14,7 @@ import pytest
 from crucible_datasets.errors import DataFileError
 from crucible_datasets.storage import filesystem as fs
 from crucible_datasets.storage import hub
+from crucible_datasets.storage.discovery import LayoutError
 from crucible_datasets.storage.retry import (
     RemoteAccessError,
     RemoteChangedError,
@@ -372,3 +373,22 @@ def test_remote_file_is_a_normal_binary_stream(hub_server):
         assert list(f) == data.splitlines(keepends=True)
         f.seek(-10, io.SEEK_END)
         assert f.read() == data[-10:]
+
+
+def test_is_hub_id_agrees_with_discovery_on_data_files():
+    from crucible_datasets.storage.discovery import looks_like_data
+
+    # a missing "data/x.<data extension>" is a missing local file, never a Hub repo to ask about
+    for name in ("data/train.jsonl.bz2", "data/part.csv.xz", "out/x.feather", "d/data-00000-of-00001.arrow"):
+        assert looks_like_data(name) and not hub.is_hub_id(name), name
+    assert hub.is_hub_id("someone/data.v2")  # dots are fine in repo names
+
+
+def test_hub_repo_of_two_formats_is_an_error_unless_format_picks_one(hub_server):
+    hub_server.add_repo("test/mixed", {"data/train.jsonl": b'{"a": 1}\n', "data/extra.csv": b"a\n2\n"})
+    with pytest.raises(LayoutError, match=r"test/mixed@[0-9a-f]{40} has data files of 2 formats"):
+        hub.resolve_hub("test/mixed").config(None)
+    layout = hub.resolve_hub("test/mixed", format="csv")
+    assert [url.rsplit("/", 1)[1] for url in layout.files(None, "train")] == ["extra.csv"]
+    sub = hub.resolve_hub("hf://datasets/test/mixed/data", format="jsonl")  # a folder inside the repo
+    assert [url.rsplit("/", 1)[1] for url in sub.files(None, "train")] == ["train.jsonl"]

@@ -56,17 +56,8 @@ class RowLists(SplitSource):
             yield [canon(r) for r in batch.rows]
 
 
-class Rows(SplitSource):
-    """The source with its batches flattened into rows (initial splits follow the formats' own
-    part boundaries, which cut batches elsewhere than a whole read does)."""
-
-    def read(self, range_tracker):
-        for batch in super().read(range_tracker):
-            yield from (canon(r) for r in batch.rows)
-
-
-def source_of(files, chunk_bytes=64, batch_rows=4, kind=RowLists) -> SplitSource:
-    return kind(FileSource(tuple(files), options=ReadOptions(batch_rows=batch_rows)), chunk_bytes)
+def source_of(files, chunk_bytes=64, batch_rows=4, kind=RowLists, rows=False) -> SplitSource:
+    return kind(FileSource(tuple(files), options=ReadOptions(batch_rows=batch_rows)), chunk_bytes, rows=rows)
 
 
 @pytest.fixture()
@@ -85,7 +76,8 @@ def mixed_files(tmp_path) -> list[str]:
 
 
 def test_split_reads_equal_the_whole_read(mixed_files):
-    source = source_of(mixed_files, kind=Rows)
+    # rows=True: the formats' own parts cut batches elsewhere than a whole read does
+    source = source_of(mixed_files, kind=SplitSource, rows=True)
     whole = source_test_utils.read_from_source(source)
     assert len(whole) == 80
     for desired in (1, 50, 300, 10_000):
@@ -137,6 +129,126 @@ def test_read_split_validates_when_built(tmp_path):
         ct.ReadSplit(str(tmp_path / "notes.txt"))
     with pytest.raises(ValueError, match="whole collection"):
         ct.ApplyStages([ct.TakeStage(3)])
+
+
+# --- the Beam source contract for users' own pipelines -------------------------------------------
+
+
+@pytest.fixture()
+def unsplittable_files(tmp_path) -> dict[str, str]:
+    """A gzip JSON Lines file, a CSV with a quoted newline and a JSON array: each read whole."""
+    gz = str(tmp_path / "a.jsonl.gz")
+    with gzip.open(gz, "wb") as f:
+        f.write(b"".join(orjson.dumps(r) + b"\n" for r in sample_rows(6)))
+    csv = tmp_path / "b.csv"
+    csv.write_bytes(b'id,text\n1,"two\nlines"\n2,x\n3,y\n4,z\n5,w\n6,v\n')
+    js = tmp_path / "c.json"
+    js.write_bytes(orjson.dumps(sample_rows(6)))
+    return {"gz": gz, "csv": str(csv), "json": str(js)}
+
+
+def test_unsplittable_reads_have_one_split_point(unsplittable_files):
+    for kind, path in unsplittable_files.items():
+        source = ct.ReadSplit(path, rows=True, batch_rows=2).source
+        assert len(list(source.split(1))) == 1, kind
+        tracker = source.get_range_tracker(None, None)
+        assert tracker.split_points() == (0, 1), kind
+        reader = iter(source.read(tracker))
+        first = next(reader)
+        assert tracker.split_points() == (0, 1), kind
+        for fraction in (0.0, 0.01, 0.5, 0.99):
+            assert tracker.try_split(tracker.position_at_fraction(fraction)) is None, (kind, fraction)
+        rest = list(reader)
+        assert len([first, *rest]) == 6 and tracker.split_points() == (1, 0), kind
+        for before in (0, 1, 3, 5):
+            for fraction in (0.1, 0.5, 0.9):
+                source_test_utils.assert_split_at_fraction_fails(source, before, fraction)
+
+
+def test_split_points_count_chunks_while_reading(tmp_path):
+    path = str(tmp_path / "a.jsonl")
+    write_lines(path, sample_rows(40))
+    size = os.path.getsize(path)
+    source = ct.ReadSplit(path, rows=True, chunk_bytes=200, batch_rows=1000).source
+    chunks = -(-size // 200)
+    tracker = source.get_range_tracker(None, None)
+    assert tracker.split_points() == (0, chunks)
+    seen = []
+    for _ in source.read(tracker):
+        seen.append(tracker.split_points())
+    claimed = sorted(set(seen))
+    assert claimed == [(k, chunks - k) for k in range(chunks)]  # (consumed, remaining incl. current)
+    assert tracker.split_points() == (chunks, 0)
+    for bundle in source.split(333):  # ranges that start between chunk boundaries
+        a, b = bundle.start_position, bundle.stop_position
+        total = len({a} | set(range(-(-a // 200) * 200, b, 200)))  # the claims: a, then each boundary
+        tracker = source.get_range_tracker(a, b)
+        assert tracker.split_points() == (0, total)
+        states = {tracker.split_points() for _ in source.read(tracker)}
+        assert states <= {(k, total - k) for k in range(total)} and tracker.split_points() == (total, 0)
+
+
+def test_split_accepts_any_positive_bundle_size(mixed_files):
+    source = source_of(mixed_files, kind=SplitSource, rows=True)
+    for desired in (float("inf"), 1e30, 0.5, 7):
+        bundles = list(source.split(desired))
+        if desired > 1e6:
+            assert len(bundles) == len(mixed_files)  # one bundle per file
+        source_test_utils.assert_sources_equal_reference_source(
+            (source, None, None), [(b.source, b.start_position, b.stop_position) for b in bundles]
+        )
+    for bad in (0, -1, float("nan"), float("-inf")):
+        with pytest.raises(ValueError, match="desired_bundle_size"):
+            list(source.split(bad))
+
+
+def fractions_while_reading(source) -> list[float]:
+    tracker = source.get_range_tracker(None, None)
+    return [tracker.fraction_consumed() for _ in source.read(tracker)]
+
+
+def test_progress_advances_within_a_chunk(tmp_path, unsplittable_files):
+    jsonl = str(tmp_path / "a.jsonl")
+    write_lines(jsonl, sample_rows(40))
+    parquet = str(tmp_path / "b.parquet")
+    pq.write_table(pa.Table.from_pylist(sample_rows(12)), parquet, row_group_size=12)
+    for path, batch_rows in ((jsonl, 5), (parquet, 3), (unsplittable_files["csv"], 1)):
+        # one chunk holds the whole file: only progress inside the chunk can move the fraction
+        got = fractions_while_reading(ct.ReadSplit(path, chunk_bytes=1 << 20, batch_rows=batch_rows).source)
+        assert len(got) > 2, path
+        assert all(0 < f < 1 for f in got), (path, got)
+        assert got == sorted(got) and got[-1] > got[0], (path, got)
+    got = fractions_while_reading(ct.ReadSplit(parquet, batch_rows=3).source)
+    assert got[:3] == pytest.approx([0.25, 0.5, 0.75], abs=0.01)  # exact: rows of the row group
+
+
+def test_rows_compare_by_value_in_a_pipeline(mixed_files):
+    expected = sample_rows(40) + sample_rows(30, 100) + sample_rows(10, 200)
+    with beam.Pipeline(runner=FnApiRunner()) as root:
+        rows = root | ct.ReadSplit(mixed_files, rows=True, batch_rows=4, chunk_bytes=256)
+        assert_that(rows, equal_to(expected))
+    with pytest.raises(Exception, match="Failed assert"):
+        with beam.Pipeline(runner=FnApiRunner()) as root:
+            rows = root | ct.ReadSplit(mixed_files, rows=True)
+            assert_that(rows, equal_to(expected[1:]))
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet"])
+def test_split_rows_equal_the_whole_read(tmp_path, kind):
+    path = str(tmp_path / f"a.{kind}")
+    if kind == "jsonl":
+        write_lines(path, sample_rows(10))
+    else:
+        pq.write_table(pa.Table.from_pylist(sample_rows(10)), path, row_group_size=3)
+    source = ct.ReadSplit(path, rows=True, chunk_bytes=60, batch_rows=2).source
+    assert source_test_utils.read_from_source(source) == sample_rows(10)
+    for desired in (1, 100, 400, float("inf")):
+        bundles = list(source.split(desired))
+        source_test_utils.assert_sources_equal_reference_source(
+            (source, None, None), [(b.source, b.start_position, b.stop_position) for b in bundles]
+        )
+    # the concurrent trials re-read the file up to 1000 times: once (JSON Lines) is enough
+    source_test_utils.assert_split_at_fraction_exhaustive(source, perform_multi_threaded_test=kind == "jsonl")
 
 
 # --- pipelines -----------------------------------------------------------------------------------------

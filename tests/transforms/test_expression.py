@@ -60,3 +60,14 @@ def test_pickles():
 
     f = pickle.loads(pickle.dumps(ExpressionFilter("score > 0.5")))
     assert f.process(Batch.from_rows(ROWS[:1])).rows == ROWS[:1]
+
+
+def test_every_column_the_expression_names_must_exist_on_rows_and_arrow():
+    from crucible_datasets.errors import ColumnNotFoundError
+    from crucible_datasets.transforms.base import StageCounter
+
+    f = ExpressionFilter("score > 0.5 and (len(title) > 2 or missing_too in [1])")
+    for batch in (Batch.from_rows(ROWS), Batch.from_arrow(pa.Table.from_pylist(ROWS))):
+        with pytest.raises(ColumnNotFoundError, match=r"columns 'missing_too', 'title' not found;") as info:
+            list(f.apply(iter([batch]), StageCounter()))
+        assert info.value.available == ("score", "difficulty", "domain", "text")

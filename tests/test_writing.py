@@ -1,0 +1,90 @@
+"""``write_parquet`` / ``write_jsonl``: shard options checked at the call, bytes read counted."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import orjson
+import pytest
+
+import crucible_datasets as cd
+from crucible_datasets import writing
+from crucible_datasets.sinks import ParquetSink
+
+
+def _jsonl(path, n: int, start: int = 0) -> str:
+    with open(path, "wb") as f:
+        for i in range(start, start + n):
+            f.write(orjson.dumps({"id": i, "score": i / n, "text": "x" * (i % 17)}) + b"\n")
+    return str(path)
+
+
+@pytest.fixture
+def data(tmp_path) -> str:
+    return _jsonl(tmp_path / "train.jsonl", 1000)
+
+
+@pytest.mark.parametrize("method", ["write_parquet", "write_jsonl"])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("num_shards", 0),
+        ("num_shards", -2),
+        ("max_rows_per_shard", 0),
+        ("max_bytes_per_shard", -1),
+        ("max_bytes_per_shard", 0),
+        ("num_shards", 1.5),
+    ],
+)
+def test_bad_shard_options_raise_before_anything_runs(tmp_path, data, method, option, value):
+    ds = cd.load(data, split="train", streaming=True)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=option):
+        getattr(ds, method)(str(out), **{option: value})
+    assert not out.exists()
+
+
+def test_run_write_refuses_zero_shards(tmp_path, data):
+    ds = cd.load(data, split="train", streaming=True)
+    sink = ParquetSink(str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="num_shards"):
+        writing.run_write(ds.pipeline, sink, num_shards=0)
+
+
+@pytest.mark.parametrize("method", ["write_parquet", "write_jsonl"])
+def test_max_bytes_per_shard_adds_shards(tmp_path, data, method):
+    ds = cd.load(data, split="train", streaming=True)
+    one = getattr(ds, method)(str(tmp_path / "one"))
+    capped = getattr(ds, method)(str(tmp_path / "capped"), max_bytes_per_shard=4096)
+    assert len(one.files) == 1
+    assert len(capped.files) > 2 and capped.rows == 1000
+    assert max(capped.file_rows) - min(capped.file_rows) <= 1
+
+
+def test_readme_filter_writes_exactly_four_balanced_shards(tmp_path, data):
+    ds = cd.load(data, split="train", streaming=True).filter(lambda r: r["score"] > 0.5)
+    summary = ds.write_parquet(str(tmp_path / "out"), num_shards=4)
+    expected = [f"train-{i:05d}-of-00004.parquet" for i in range(4)]
+    assert [os.path.basename(f) for f in summary.files] == expected
+    assert summary.file_rows == [125, 125, 125, 124]
+
+
+def test_bytes_read_is_the_input_size(tmp_path):
+    os.mkdir(tmp_path / "in")
+    files = [_jsonl(tmp_path / "in" / "a.jsonl", 1000), _jsonl(tmp_path / "in" / "b.jsonl", 300, start=1000)]
+    ds = cd.load(str(tmp_path / "in" / "*.jsonl"), split="train", streaming=True)
+    summary = ds.filter(lambda r: r["id"] % 2 == 0).write_jsonl(str(tmp_path / "out"), num_shards=3)
+    size = sum(os.path.getsize(f) for f in files)
+    assert summary.counts.bytes_read == size and summary.counts.files_read == 2
+    assert summary.as_dict()["counts"]["bytes_read"] == size
+    with open(tmp_path / "out" / "manifest.json") as f:
+        entry = json.load(f)["configs"]["default"]["splits"]["train"]
+    assert entry["counts"]["bytes_read"] == size
+
+
+def test_bytes_read_of_a_whole_stream_pipeline(tmp_path, data):
+    ds = cd.load(data, split="train", streaming=True).shuffle(seed=1).take(10)
+    summary = ds.write_parquet(str(tmp_path / "out"), num_shards=2)
+    assert summary.counts.bytes_read == os.path.getsize(data)
+    assert summary.file_rows == [5, 5]
