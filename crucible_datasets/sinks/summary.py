@@ -56,6 +56,8 @@ class WriteSummary:
             f"{name}: {self.rows:,} rows in {shards} ({human_bytes(self.bytes)}) at {where}; "
             f"read {c.rows_read:,}, filtered {c.rows_filtered:,}, bad {c.rows_bad:,}"
         )
+        if c.bytes_read:
+            text += f"; {human_bytes(c.bytes_read)} from {c.files_read:,} file{'' if c.files_read == 1 else 's'}"
         if c.rows_added:
             text += f", added {c.rows_added:,}"
         if self.wall_seconds is not None:

@@ -456,6 +456,11 @@ def test_summary_text_and_dict(tmp_path):
     text = str(summary)
     assert text.startswith("train: 3 rows in 2 shards (")
     assert "data/train-*.parquet; read 5, filtered 1, bad 1; 1.2 s" in text
+    with_bytes = RunCounts(rows_read=3, rows_written=3, files_read=2, bytes_read=3 * 1024)
+    again = ParquetSink(tmp_path, split="other")
+    with again.open_task(0) as writer:
+        writer.write(Batch.from_rows(rows(3)))
+    assert "; 3.0 KiB from 2 files" in str(again.finalize([writer.result], counts=with_bytes))
     d = summary.as_dict()
     assert d["rows"] == 3 and d["file_rows"] == [2, 1] and d["counts"]["rows_bad"] == 1
     assert d["schema"] == "id: int64\ntext: string"
