@@ -5,9 +5,12 @@ stage that runs a user's per-row function asks for ``batch.rows``. Each form is 
 once, on first use, so a chain of row functions (parse -> filter -> map) never pays for an
 Arrow round trip between its steps (see DESIGN.md, "The unit of data").
 
+A batch may carry its :data:`Position` in the input (set by the reader, kept by per-batch
+stages), so that a keyed stage (``transforms/base.py``) can keep "the first row" on any runner.
+
 >>> b = Batch.from_rows([{"a": 1}, {"a": 2}])
->>> len(b), b.arrow.num_rows, b.rows[1]
-(2, 2, {'a': 2})
+>>> len(b), b.arrow.num_rows, b.rows[1], b.position
+(2, 2, {'a': 2}, None)
 """
 
 from __future__ import annotations
@@ -18,11 +21,18 @@ import pyarrow as pa
 
 from crucible_datasets import schema as schemas
 
+# Where a batch's rows stand in the input: a tuple that sorts in input order, whose first
+# element, in [0, 1), is the fraction of the input before the part they were read from (so a
+# runner can cut the input order into ranges); the rest is reader-defined (``ReadSplit``:
+# (chunk start / total, batch index); the Beam runner: (task / tasks, batch index)). Row ``j``
+# of a batch at ``p`` stands at ``(*p, j)``.
+Position = tuple[float | int, ...]
+
 
 class Batch:
     """Rows as ``pyarrow.RecordBatch`` and/or ``list[dict]``; converts lazily between them."""
 
-    __slots__ = ("_arrow", "_rows", "_schema")
+    __slots__ = ("_arrow", "_rows", "_schema", "position")
 
     def __init__(
         self,
@@ -30,16 +40,20 @@ class Batch:
         arrow: pa.RecordBatch | None = None,
         rows: list[dict] | None = None,
         schema: pa.Schema | None = None,
+        position: Position | None = None,
     ) -> None:
         if arrow is None and rows is None:
             raise ValueError("a Batch needs arrow= or rows=")
         self._arrow = arrow
         self._rows = rows
         self._schema = schema
+        self.position = position
 
     @classmethod
-    def from_rows(cls, rows: list[dict], schema: pa.Schema | None = None) -> Batch:
-        return cls(rows=rows, schema=schema)
+    def from_rows(
+        cls, rows: list[dict], schema: pa.Schema | None = None, position: Position | None = None
+    ) -> Batch:
+        return cls(rows=rows, schema=schema, position=position)
 
     @classmethod
     def from_arrow(cls, batch: pa.RecordBatch | pa.Table) -> Batch:
@@ -69,11 +83,11 @@ class Batch:
         made; Arrow built from rows can differ from them, e.g. a missing key becomes None),
         else the Arrow batch (pickles as buffers, about 20x faster than dicts)."""
         if self._rows is not None:
-            return (None, self._rows, self._schema)
-        return (self._arrow, None, self._schema)
+            return (None, self._rows, self._schema, self.position)
+        return (self._arrow, None, self._schema, self.position)
 
     def __setstate__(self, state: tuple) -> None:
-        self._arrow, self._rows, self._schema = state
+        self._arrow, self._rows, self._schema, self.position = state
 
     @property
     def has_arrow(self) -> bool:

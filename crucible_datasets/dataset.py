@@ -20,7 +20,6 @@ from crucible_datasets.operations import Operations
 from crucible_datasets.pipeline import Pipeline
 from crucible_datasets.runners import local
 from crucible_datasets.sources import TableSource
-from crucible_datasets.transforms.base import Stage
 from crucible_datasets.writing import Writable
 
 if TYPE_CHECKING:
@@ -58,9 +57,8 @@ class Dataset(Operations, Writable):
     def _pipeline(self) -> Pipeline:
         return Pipeline(TableSource(self._table, description=self.description or "<in-memory table>"))
 
-    def _with(self, stage: Stage) -> Dataset:
-        table = collect(local.iter_batches(self._pipeline().then(stage)))
-        return Dataset(table, self.split, self.description)
+    def _from_pipeline(self, pipeline: Pipeline) -> Dataset:
+        return Dataset(collect(local.iter_batches(pipeline)), self.split, self.description)
 
     def __len__(self) -> int:
         return self._table.num_rows

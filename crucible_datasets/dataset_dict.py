@@ -1,7 +1,14 @@
 """``DatasetDict`` / ``IterableDatasetDict``: every split of a config, by name.
 
-Operations apply to every split, as in Hugging Face ``datasets``; ``write_parquet`` and
-``write_jsonl`` write each split into the same output folder.
+Operations apply to every split, as in Hugging Face ``datasets``: every public method of
+:class:`~crucible_datasets.operations.Operations` (``OPERATIONS``), so a new operation is
+available per split as soon as it exists. ``write_parquet`` and ``write_jsonl`` write each
+split into the same output folder.
+
+>>> import crucible_datasets as cd
+>>> dd = cd.DatasetDict(train=cd.Dataset.from_list([{"x": 1}]), test=cd.Dataset.from_list([{"x": 2}]))
+>>> {split: ds["y"] for split, ds in dd.map(lambda r: {"y": r["x"] * 10}).items()}
+{'train': [10], 'test': [20]}
 """
 
 from __future__ import annotations
@@ -9,25 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from crucible_datasets.operations import OPERATIONS
 from crucible_datasets.sinks import WriteSummary
-
-_SPLIT_WISE = (
-    "map",
-    "filter",
-    "where",
-    "flat_map",
-    "map_batches",
-    "batch",
-    "take",
-    "skip",
-    "dedupe",
-    "sample",
-    "shuffle",
-    "select_columns",
-    "remove_columns",
-    "rename_column",
-    "rename_columns",
-)
 
 
 class _SplitDict(dict):
@@ -38,7 +28,7 @@ class _SplitDict(dict):
             raise KeyError(f"split {split!r} not found; available splits: {', '.join(self)}") from None
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in _SPLIT_WISE:
+        if name not in OPERATIONS:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
         def split_wise(*args: Any, **kwargs: Any) -> _SplitDict:

@@ -20,7 +20,7 @@ from crucible_datasets.batch import Batch
 from crucible_datasets.operations import Operations
 from crucible_datasets.pipeline import Pipeline
 from crucible_datasets.runners import local
-from crucible_datasets.transforms.base import Stage, StageCounter
+from crucible_datasets.transforms.base import StageCounter
 from crucible_datasets.transforms.batching import regroup, to_columns
 from crucible_datasets.transforms.stream import Shuffle
 from crucible_datasets.writing import Writable
@@ -38,8 +38,8 @@ class IterableDataset(Operations, Writable):
         source = self.pipeline.source.description
         return f"IterableDataset(split={self.split!r}, source={source!r}, stages={names})"
 
-    def _with(self, stage: Stage) -> IterableDataset:
-        return IterableDataset(self.pipeline.then(stage), self.split)
+    def _from_pipeline(self, pipeline: Pipeline) -> IterableDataset:
+        return IterableDataset(pipeline, self.split)
 
     def _pipeline(self) -> Pipeline:
         return self.pipeline

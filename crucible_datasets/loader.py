@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 import pyarrow as pa
 
 from crucible_datasets import schema as schemas
+from crucible_datasets.bad_records import check_on_error
 from crucible_datasets.dataset import Dataset, collect
 from crucible_datasets.dataset_dict import DatasetDict, IterableDatasetDict
-from crucible_datasets.errors import check_on_error
 from crucible_datasets.formats import get_format
 from crucible_datasets.formats.base import ReadOptions
 from crucible_datasets.iterable_dataset import IterableDataset
@@ -53,11 +53,11 @@ def resolve(
     An ``owner/name`` that is neither a local path nor a Hub dataset is a ``DatasetNotFoundError``
     that says both, with the Hub's reason (not found, no access, unreachable).
     """
-    from crucible_datasets.storage import hub
+    from crucible_datasets.storage.hub.dataset import is_hub_id, resolve_hub
 
     if path.startswith("hf://"):
-        return hub.resolve_hub(path, revision=revision, token=token, format=format)
-    if hub.is_hub_id(path):
+        return resolve_hub(path, revision=revision, token=token, format=format)
+    if is_hub_id(path):
         return _resolve_hub_id(path, revision, token, format)
     if revision is not None:
         raise ValueError("revision= applies to Hugging Face Hub datasets only")
@@ -66,21 +66,23 @@ def resolve(
 
 def _resolve_hub_id(path: str, revision: str | None, token: str | None, format: str | None) -> Layout:
     """``owner/name[@rev]`` on the Hub; if it is not there either, an error naming both places."""
-    from crucible_datasets.storage import hub
-    from crucible_datasets.storage.retry import RemoteAccessError, RemoteError, RemoteNotFoundError
+    from crucible_datasets.storage.http.retry import RemoteAccessError, RemoteError, RemoteNotFoundError
+    from crucible_datasets.storage.hub.api import endpoint
+    from crucible_datasets.storage.hub.dataset import resolve_hub
+    from crucible_datasets.storage.hub.paths import HubPath, split_hub_id
 
     try:
-        return hub.resolve_hub(path, revision=revision, token=token, format=format)
+        return resolve_hub(path, revision=revision, token=token, format=format)
     except RemoteError as exc:
-        repo_id, rev = hub.split_hub_id(path)
-        where = hub.HubPath("dataset", repo_id, revision or rev, "")
+        repo_id, rev = split_hub_id(path)
+        where = HubPath("dataset", repo_id, revision or rev, "")
         reason = str(exc)
         if reason.startswith(where.describe() + ": "):
             reason = reason[len(where.describe()) + 2 :]
         if isinstance(exc, (RemoteNotFoundError, RemoteAccessError)):
-            hub_side = f", and no Hub dataset {path!r} on {hub.endpoint()} ({reason})"
+            hub_side = f", and no Hub dataset {path!r} on {endpoint()} ({reason})"
         else:
-            hub_side = f", and no Hub dataset {path!r}: the Hub at {hub.endpoint()} could not be asked"
+            hub_side = f", and no Hub dataset {path!r}: the Hub at {endpoint()} could not be asked"
             hub_side += f" ({reason})"
         raise discovery.DatasetNotFoundError(discovery.describe_missing(path, also=hub_side)) from exc
 
@@ -175,9 +177,9 @@ def _local_copies(files: list[str], token: str | None) -> list[str]:
     """For an eager load from the Hub, the files from the Hugging Face cache (downloaded once)."""
     if not any(f.startswith("hf://") for f in files):
         return files
-    from crucible_datasets.storage import hub
+    from crucible_datasets.storage.hub.download import download_files
 
-    return hub.download_files(files, token=token)
+    return download_files(files, token=token)
 
 
 def _describe(path: str, config: str, split: str) -> str:

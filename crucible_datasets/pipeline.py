@@ -1,7 +1,7 @@
 """A pipeline: a source (a split's files read by a format) and a chain of stages.
 
 The same :class:`Pipeline` runs in-process (``runners/local.py``) and on Beam
-(``runners/beam.py``). Both cut the input into :class:`ShardTask` units: a task reads some
+(``runners/beam/``). Both cut the input into :class:`ShardTask` units: a task reads some
 file parts through the stages and writes one or more output shard slots, so a task is the
 unit of parallel work and output shards do not need a shuffle of all rows.
 
@@ -9,6 +9,7 @@ unit of parallel work and output shards do not need a shuffle of all rows.
 >>> d = tempfile.mkdtemp(); p = os.path.join(d, "x.jsonl")
 >>> _ = open(p, "w").write('{"a": 1}\\n{"a": 2}\\n')
 >>> from crucible_datasets.transforms.rows import RowFilter
+>>> from crucible_datasets.sources import FileSource
 >>> pipe = Pipeline(FileSource((p,))).then(RowFilter(lambda r: r["a"] > 1))
 >>> tally = Tally()
 >>> [r for b in pipe.run_parts(pipe.source.parts(), tally) for r in b.rows], tally.rows_read
@@ -21,12 +22,11 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.counts import RunCounts
-from crucible_datasets.errors import ErrorPolicy
 from crucible_datasets.formats.base import FilePart
 from crucible_datasets.progress import Progress, TaskProgressFile
-from crucible_datasets.sources import DEFAULT_PART_BYTES, FileSource, Reading, TableSource, naming_files
+from crucible_datasets.sources import DEFAULT_PART_BYTES, Reading, Source, naming_files
 from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
 
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
@@ -63,24 +63,12 @@ class Tally:
         if self.progress is not None:
             self.progress.close()
 
-    def counts(self, rows_written: int) -> RunCounts:
-        """The run's :class:`RunCounts`, given the rows the sink wrote."""
-        return RunCounts(
-            rows_read=self.rows_read + (self.errors.bad if self.errors else 0),
-            rows_written=rows_written,
-            rows_filtered=sum(c.dropped for c in self.stages),
-            rows_bad=self.errors.bad if self.errors else 0,
-            rows_added=sum(c.added for c in self.stages),
-            files_read=len(self.files),
-            bytes_read=self.bytes_read,
-        )
-
 
 @dataclass(frozen=True)
 class Pipeline:
     """A source and its stages; immutable: :meth:`then` returns a new pipeline."""
 
-    source: FileSource | TableSource
+    source: Source
     stages: tuple[Stage, ...] = ()
 
     def then(self, stage: Stage) -> Pipeline:
@@ -89,7 +77,7 @@ class Pipeline:
     @property
     def whole_stream(self) -> bool:
         """True when some stage must see every row in order (take, skip, shuffle, dedupe)."""
-        return any(s.whole_stream for s in self.stages)
+        return any(not s.kind.any_part for s in self.stages)
 
     def default_num_shards(self) -> int:
         return max(1, math.ceil(self.source.total_bytes() / DEFAULT_SHARD_BYTES))

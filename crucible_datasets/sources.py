@@ -1,7 +1,8 @@
 """Where a pipeline's rows come from: the files of a split, or an in-memory Arrow table.
 
-Both kinds cut their input into :class:`FilePart` units and read a part into batches, so every
-runner treats them alike.
+Both implement :class:`Source`: they cut their input into :class:`FilePart` units and read a
+part into batches, and declare what a runner needs to know about them, so every runner treats
+them alike.
 
 >>> import pyarrow as pa
 >>> src = TableSource(pa.table({"x": list(range(5))}), batch_rows=2)
@@ -14,17 +15,50 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import pyarrow as pa
 
+from crucible_datasets.bad_records import ErrorPolicy, check_on_error
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import ColumnNotFoundError, ErrorPolicy, check_on_error
+from crucible_datasets.errors import ColumnNotFoundError
 from crucible_datasets.formats import format_for_path, get_format
 from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format, ReadOptions
 from crucible_datasets.storage import filesystem
 
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
 TABLE_PATH = "<in-memory table>"
+
+
+class Source(Protocol):
+    """Where a pipeline's rows come from, as the runners see it.
+
+    ``files``: the input files (empty for an in-memory table: a remote runner cannot reach it);
+    ``batch_rows``: the rows of a batch as read, which a runner regrouping rows keeps;
+    ``description``: what the manifest names as the source; ``on_error``/``errors_path``: the
+    bad-record policy; ``shuffle_seed``: the seed the parts are shuffled with (or None).
+    """
+
+    files: tuple[str, ...]
+    description: str
+    on_error: str
+    errors_path: str | None
+    shuffle_seed: int | None
+
+    @property
+    def batch_rows(self) -> int: ...
+
+    def total_bytes(self) -> int:
+        """The input's size in bytes (for planning and progress)."""
+        ...
+
+    def parts(self, part_bytes: int = DEFAULT_PART_BYTES) -> list[FilePart]:
+        """The input cut into parts of about ``part_bytes``, in reading order."""
+        ...
+
+    def read(self, part: FilePart, errors: ErrorPolicy | None) -> Iterator[Batch]:
+        """The batches of one part."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +87,10 @@ class FileSource:
 
     def format_for(self, path: str) -> Format:
         return get_format(self.format) if self.format else format_for_path(path)
+
+    @property
+    def batch_rows(self) -> int:
+        return self.options.batch_rows
 
     def sizes(self) -> list[int]:
         return [filesystem.size(p) for p in self.files]
@@ -119,7 +157,7 @@ class TableSource:
 class Reading:
     """The files one run has opened, and the one being read: what a column error names."""
 
-    source: FileSource | TableSource
+    source: Source
     files: dict[str, None] = field(default_factory=dict)
     current: str | None = None
 

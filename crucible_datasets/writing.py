@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from crucible_datasets.pipeline import Pipeline
+from crucible_datasets.runners import get_runner
 from crucible_datasets.sinks import JsonlSink, ParquetSink, Sink, WriteSummary
 from crucible_datasets.storage import filesystem
-
-RUNNER_ALIASES = {"direct": "FnApiRunner", "fnapi": "FnApiRunner", "FnApiRunner": "FnApiRunner"}
 
 
 def errors_folder(path: str, split: str, config: str | None) -> str:
@@ -41,8 +40,9 @@ def run_write(
     num_shards: int | None = None,
     options: Sequence[str] | None = None,
     progress: bool | None = None,
-) -> WriteSummary:
-    """Run ``pipeline`` into ``sink`` on ``runner`` ("local", "direct", or any Beam runner name).
+) -> WriteSummary | None:
+    """Run ``pipeline`` into ``sink`` on ``runner`` ("local", "direct", or any Beam runner name;
+    see ``runners/__init__.py``); None when a Beam runner only built the job.
 
     ``num_shards`` shards are written (default: one per 256 MiB of input), with balanced row
     counts, the same on every runner; see ``Sink.finalize`` for fewer rows than shards.
@@ -53,20 +53,8 @@ def run_write(
         pipeline = replace(
             pipeline, source=replace(source, errors_path=errors_folder(sink.path, sink.split, sink.config))
         )
-    if runner == "local":
-        if options:
-            raise ValueError("options= holds Beam flags; pass a Beam runner too (runner='direct')")
-        from crucible_datasets.runners import local
-
-        return local.write(pipeline, sink, num_shards=num_shards, progress=progress)
-    from crucible_datasets.runners import beam
-
-    return beam.write(
-        pipeline,
-        sink,
-        runner=RUNNER_ALIASES.get(runner, runner),
-        num_shards=num_shards,
-        options=list(options or ()),
+    return get_runner(runner).write(
+        pipeline, sink, num_shards=num_shards, options=list(options or ()), progress=progress
     )
 
 

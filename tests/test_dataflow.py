@@ -34,4 +34,4 @@ def test_package_stages_from_setup_py(tmp_path):
         names = tar.getnames()
     assert any(n.endswith("crucible_datasets/pipelines/openthoughts.py") for n in names)
     assert any(n.endswith("crucible_datasets/data/openthoughts_sample.parquet") for n in names)
-    assert any(n.endswith("crucible_datasets/runners/beam.py") for n in names)
+    assert any(n.endswith("crucible_datasets/runners/beam/job.py") for n in names)

@@ -2,6 +2,7 @@
 
 import re
 
+import pyarrow.compute as pc
 import pytest
 
 import crucible_datasets as cd
@@ -43,6 +44,26 @@ def test_write_and_reload(ds, tmp_path):
     assert sorted(again["i"]) == list(range(10))
     assert list(ds.to_iterable_dataset().take(2)) == [{"i": 0, "s": "0"}, {"i": 1, "s": "1"}]
 
+
+class Square(cd.Stage):
+    """A user's stage: one vectorised step per batch."""
+
+    def process(self, batch: cd.Batch) -> cd.Batch:
+        table = batch.arrow
+        return cd.Batch.from_arrow(table.append_column("sq", pc.multiply(table["i"], table["i"])))
+
+
+def test_apply_runs_a_user_stage_eagerly(ds):
+    out = cd.Dataset.from_list(ds.to_pylist(), split="train").apply(Square())
+    assert isinstance(out, cd.Dataset) and out.split == "train"
+    assert out["sq"] == [i * i for i in range(10)] and out.column_names == ["i", "s", "sq"]
+
+
+def test_apply_takes_only_a_stage_instance(ds):
+    with pytest.raises(TypeError, match=r"got function; for a function of rows use map\(\)"):
+        ds.apply(lambda r: r)
+    with pytest.raises(TypeError, match=r"got the class Square; pass Square\(\)$"):
+        ds.apply(Square)
 
 
 def _loaded(folder, fmt: str) -> tuple[str, cd.Dataset]:

@@ -2,6 +2,7 @@
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import crucible_datasets as cd
@@ -141,3 +142,33 @@ def test_writes_fail_with_the_same_column_error_on_beam(tmp_path, runner):
         assert str(info.value).startswith(f"{message} in {path}")
         assert str(info.value).endswith("; available columns: question, answer")
     assert not (tmp_path / "out" / "data").exists()
+
+
+class Shout(cd.Stage):
+    """A user's stage: upper-cases the tag column, one Arrow batch at a time."""
+
+    def process(self, batch: cd.Batch) -> cd.Batch:
+        table = batch.arrow
+        index = table.schema.get_field_index("tag")
+        return cd.Batch.from_arrow(table.set_column(index, "tag", pc.utf8_upper(table["tag"])))
+
+
+def test_apply_adds_a_user_stage_lazily(numbers):
+    shouted = numbers.filter(lambda r: r["i"] < 4).apply(Shout())
+    assert isinstance(shouted, cd.IterableDataset) and shouted.split == "train"
+    assert [type(s) for s in shouted.pipeline.stages][-1] is Shout and len(numbers.pipeline.stages) == 0
+    assert [r["tag"] for r in shouted] == ["EVEN", "ODD", "EVEN", "ODD"]
+
+
+@pytest.mark.parametrize("runner", ["local", "direct"])
+def test_a_user_stage_is_written_by_every_runner(numbers, tmp_path, runner):
+    summary = numbers.apply(Shout()).write_parquet(str(tmp_path / "out"), num_shards=2, runner=runner)
+    assert summary.counts.rows_written == 100
+    assert set(cd.load(str(tmp_path / "out"), split="train")["tag"]) == {"EVEN", "ODD"}
+
+
+def test_apply_rejects_what_is_not_a_stage(numbers):
+    with pytest.raises(TypeError, match="got str; for a function of rows use map"):
+        numbers.apply("tag == 'odd'")
+    with pytest.raises(TypeError, match=r"got the class Shout; pass Shout\(\)$"):
+        numbers.apply(Shout)

@@ -10,6 +10,9 @@ import pytest
 
 import crucible_datasets as cd
 from crucible_datasets import writing
+from crucible_datasets.runners import get_runner, register_runner
+from crucible_datasets.runners.beam import BeamRunner
+from crucible_datasets.runners.local import LocalRunner
 from crucible_datasets.sinks import ParquetSink
 
 
@@ -88,3 +91,27 @@ def test_bytes_read_of_a_whole_stream_pipeline(tmp_path, data):
     summary = ds.write_parquet(str(tmp_path / "out"), num_shards=2)
     assert summary.counts.bytes_read == os.path.getsize(data)
     assert summary.file_rows == [5, 5]
+
+
+class CountingRunner:
+    """A runner from outside the package: the registry is all ``run_write`` asks."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def write(self, pipeline, sink, *, num_shards=None, options=(), progress=None):
+        self.calls.append({"num_shards": num_shards, "options": list(options)})
+        return LocalRunner().write(pipeline, sink, num_shards=num_shards, progress=progress)
+
+
+def test_run_write_asks_the_runner_registry(tmp_path, data):
+    runner = CountingRunner()
+    register_runner("counting", lambda: runner)
+    summary = cd.load(data, split="train", streaming=True).write_jsonl(
+        str(tmp_path / "out"), num_shards=2, runner="counting"
+    )
+    assert runner.calls == [{"num_shards": 2, "options": []}] and summary.rows == 1000
+    assert isinstance(get_runner("direct"), BeamRunner)
+    assert get_runner("PortableRunner").name == "PortableRunner"
+    with pytest.raises(ValueError, match="Beam flags"):
+        get_runner("local").write(None, None, options=["--x"])

@@ -1,23 +1,40 @@
-"""The file formats: a registry by name and a lookup by file extension.
+"""The format registry: every question about what a data file is gets its answer here.
+
+Each format class declares its ``extensions`` and its ``split_unit`` (see
+:mod:`crucible_datasets.formats.base`); the lists below are built from those declarations, so a
+new format is one class added to :data:`FORMATS`. Discovery, the Hub listing, the sinks (which
+recognise old shards) and Beam's split reader all ask the registry, never a list of their own.
 
 >>> format_for_path("data/train-00000.jsonl.zst").name
 'jsonl'
->>> get_format("parquet").name
-'parquet'
+>>> get_format("parquet").name, get_format("parquet").split_unit
+('parquet', 'row_groups')
+>>> data_kind("a/train.ndjson.gz"), data_kind("b.arrow"), data_kind("c.csv.bz2"), data_kind("notes.txt")
+('jsonl', '.arrow', '.csv.bz2', None)
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
+import re
 
-from crucible_datasets.formats.base import FilePart, Format, ReadOptions, strip_compression
+from crucible_datasets.formats.base import FilePart, Format, ReadOptions
+from crucible_datasets.formats.compression import (
+    COMPRESSION_SUFFIXES,
+    NO_READER_COMPRESSIONS,
+    strip_compression,
+)
 from crucible_datasets.formats.csv import CsvFormat
 from crucible_datasets.formats.json import JsonFormat
 from crucible_datasets.formats.jsonl import JsonlFormat
 from crucible_datasets.formats.parquet import ParquetFormat
 
 __all__ = [
+    "EXTENSIONS",
+    "EXTENSION_PATTERN",
     "FORMATS",
+    "NO_READER_EXTENSIONS",
     "CsvFormat",
     "FilePart",
     "Format",
@@ -25,17 +42,29 @@ __all__ = [
     "JsonlFormat",
     "ParquetFormat",
     "ReadOptions",
+    "data_kind",
     "format_for_path",
     "get_format",
+    "is_data_file",
+    "looks_like_data",
 ]
 
 FORMATS: dict[str, Format] = {
     fmt.name: fmt for fmt in (JsonlFormat(), ParquetFormat(), CsvFormat(), JsonFormat())
 }
 
-# Extension (after stripping .gz/.zst) -> format name. ``.tsv`` is CSV with a tab delimiter:
-# CsvFormat picks the tab itself from the file name (see formats/csv.py).
+# Extension (after stripping .gz/.zst) -> format name, in the order of FORMATS. ``.tsv`` is CSV
+# with a tab delimiter: CsvFormat picks the tab itself from the file name (see formats/csv.py).
 EXTENSIONS: dict[str, str] = {ext: fmt.name for fmt in FORMATS.values() for ext in fmt.extensions}
+# Data-looking files without a reader: listed like data files so that reading them is an error
+# naming them, not a silent skip. (``.txt`` is left out: notes and licences are .txt too.)
+NO_READER_EXTENSIONS = (".arrow", ".feather", ".avro", ".orc")
+# Regular expression text for the extension of any data(-looking) file, without its leading dot:
+# ``parquet``, ``jsonl.gz``, ``arrow``, ``csv.bz2`` ...
+EXTENSION_PATTERN = r"({})(\.({}))?".format(
+    "|".join(re.escape(ext[1:]) for ext in (*EXTENSIONS, *NO_READER_EXTENSIONS)),
+    "|".join(re.escape(suffix[1:]) for suffix in (*COMPRESSION_SUFFIXES, *NO_READER_COMPRESSIONS)),
+)
 
 
 def get_format(name: str) -> Format:
@@ -58,3 +87,36 @@ def format_for_path(path: str) -> Format:
         f"{', '.join(sorted(EXTENSIONS))} (optionally followed by .gz or .zst); "
         "pass the format explicitly otherwise"
     )
+
+
+def is_data_file(path: str) -> bool:
+    """True for the extensions with a reader, compressed or not.
+
+    >>> is_data_file("a/train.jsonl.zst"), is_data_file("LICENSE"), is_data_file("x.txt")
+    (True, False, False)
+    """
+    return strip_compression(path.lower()).endswith(tuple(EXTENSIONS))
+
+
+def data_kind(path: str) -> str | None:
+    """The format a data file is read with; its extension if it looks like data but has no reader."""
+    lower = strip_compression(path.lower())
+    ext = posixpath.splitext(lower)[1]
+    if ext in EXTENSIONS:
+        return EXTENSIONS[ext]
+    if ext in NO_READER_EXTENSIONS:
+        return ext
+    if ext in NO_READER_COMPRESSIONS:
+        inner = posixpath.splitext(lower[: -len(ext)])[1]
+        if inner in EXTENSIONS or inner in NO_READER_EXTENSIONS:
+            return inner + ext
+    return None
+
+
+def looks_like_data(path: str) -> bool:
+    """True for the files discovery lists: readable data files and data-looking ones with no reader.
+
+    >>> looks_like_data("x/data-00000-of-00001.arrow"), looks_like_data("LICENSE.txt")
+    (True, False)
+    """
+    return data_kind(path) is not None

@@ -8,8 +8,8 @@ import orjson
 import pyarrow as pa
 
 from crucible_datasets import schema as schemas
+from crucible_datasets.bad_records import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.formats.base import ReadOptions
 
 # What ``schema.from_pylist`` raises when a row does not fit a declared schema.

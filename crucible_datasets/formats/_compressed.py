@@ -24,7 +24,7 @@ from typing import BinaryIO
 import zstandard
 
 from crucible_datasets.errors import DataFileError
-from crucible_datasets.formats.base import compression_of
+from crucible_datasets.formats.compression import compression_of
 from crucible_datasets.storage.filesystem import open_input
 
 # Compressed bytes fed to the zstd decoder at a time: bounds the output of one step.

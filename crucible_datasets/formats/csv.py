@@ -44,11 +44,13 @@ import pyarrow.compute as pc
 from pyarrow import csv as pacsv
 
 from crucible_datasets import schema as schemas
+from crucible_datasets.bad_records import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import RAW_SNIPPET_BYTES, BadRecord, BadRecordError, DataFileError, ErrorPolicy
+from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.formats._common import CAST_ERRORS, raw_of_row, target_schema
 from crucible_datasets.formats._compressed import open_stream
-from crucible_datasets.formats.base import FilePart, Format, ReadOptions, strip_compression
+from crucible_datasets.formats.base import FilePart, Format, ReadOptions
+from crucible_datasets.formats.compression import strip_compression
 
 BLOCK_BYTES = 1 << 20
 SNIFF_BYTES = 64 * 1024  # the start of a file that the delimiter is sniffed from
@@ -69,6 +71,7 @@ class CsvFormat(Format):
 
     name = "csv"
     extensions = (".csv", ".tsv")
+    split_unit = "whole"
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """Every record of the file, in batches of at most ``options.batch_rows``."""

@@ -30,8 +30,9 @@ from typing import BinaryIO
 import ijson
 import orjson
 
+from crucible_datasets.bad_records import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import RAW_SNIPPET_BYTES, BadRecord, DataFileError, ErrorPolicy
+from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats._common import json_type_name, rows_to_batch, target_schema
 from crucible_datasets.formats._compressed import open_stream
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions
@@ -52,6 +53,7 @@ class JsonFormat(Format):
 
     name = "json"
     extensions = (".json",)
+    split_unit = "whole"
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """Every record of the document, in batches of at most ``options.batch_rows``."""

@@ -8,7 +8,7 @@ A compressed file cannot be entered mid-stream and is one part.
 
 Blank and whitespace-only lines are skipped, a UTF-8 byte order mark at the start of the
 file is ignored and CRLF line ends work. Bad lines (not JSON, not an object, invalid UTF-8,
-not fitting a declared schema) go to the :class:`~crucible_datasets.errors.ErrorPolicy` with
+not fitting a declared schema) go to the :class:`~crucible_datasets.bad_records.ErrorPolicy` with
 the 1-based line number in the whole file and the byte offset of the line.
 
 >>> import os, tempfile
@@ -31,11 +31,13 @@ from typing import BinaryIO
 import orjson
 
 from crucible_datasets import schema as schemas
+from crucible_datasets.bad_records import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import RAW_SNIPPET_BYTES, BadRecord, DataFileError, ErrorPolicy
+from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats._common import json_type_name, project, rows_to_batch, target_schema
 from crucible_datasets.formats._compressed import open_stream
-from crucible_datasets.formats.base import FilePart, Format, ReadOptions, compression_of
+from crucible_datasets.formats.base import FilePart, Format, ReadOptions
+from crucible_datasets.formats.compression import compression_of
 from crucible_datasets.storage.filesystem import open_input
 
 BOM = b"\xef\xbb\xbf"
@@ -51,6 +53,7 @@ class JsonlFormat(Format):
 
     name = "jsonl"
     extensions = (".jsonl", ".ndjson")
+    split_unit = "bytes"
 
     def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
         """Byte ranges of about ``part_bytes``; one part for a compressed or small file."""

@@ -27,8 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crucible_datasets import schema as schemas
+from crucible_datasets.bad_records import BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import BadRecord, DataFileError, ErrorPolicy
+from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats._common import CAST_ERRORS, raw_of_row, target_schema
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions
 from crucible_datasets.storage.filesystem import open_input
@@ -41,6 +42,7 @@ class ParquetFormat(Format):
 
     name = "parquet"
     extensions = (".parquet",)
+    split_unit = "row_groups"
 
     def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
         """Runs of consecutive row groups holding about ``part_bytes`` of compressed data."""

@@ -64,4 +64,4 @@ class Gsm8k(ReadyPipeline):
     help = "GSM8K to question/solution/final_answer (the number after ####)"
 
     def build(self, dataset: IterableDataset, args: argparse.Namespace) -> IterableDataset:
-        return dataset._with(Gsm8kAnswers())
+        return dataset.apply(Gsm8kAnswers())

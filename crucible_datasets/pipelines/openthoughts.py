@@ -113,4 +113,4 @@ class OpenThoughts(ReadyPipeline):
         stage = ConversationPairs(
             args.min_difficulty, domains, args.min_response_chars, args.max_response_chars, args.min_score
         )
-        return dataset._with(stage)
+        return dataset.apply(stage)

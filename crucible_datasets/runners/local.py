@@ -1,19 +1,21 @@
 """The local runner: the stage graph as a chain of Python generators, no Beam machinery.
 
-Writes run task by task (see :meth:`Pipeline.plan_tasks`) and the sink's finalize cuts the
-rows into ``num_shards`` balanced shards, so a local run and a Beam run of one pipeline write
-the same shards.
+Writes run task by task (see :meth:`Pipeline.plan_tasks`), each with ``base.run_task``, and the
+sink's finalize cuts the rows into ``num_shards`` balanced shards, so a local run and a Beam run
+of one pipeline write the same shards.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.pipeline import Pipeline, ShardTask, Tally
+from crucible_datasets.pipeline import Pipeline, Tally
 from crucible_datasets.progress import Progress
-from crucible_datasets.sinks import Sink, TaskResult, WriteSummary
+from crucible_datasets.runners.base import TaskReport, merge_counts, run_task
+from crucible_datasets.sinks import Sink, WriteSummary
 
 
 def iter_batches(pipeline: Pipeline) -> Iterator[Batch]:
@@ -25,45 +27,47 @@ def iter_batches(pipeline: Pipeline) -> Iterator[Batch]:
         tally.close()
 
 
-def write_task(pipeline: Pipeline, task: ShardTask, sink: Sink, tally: Tally) -> list[TaskResult]:
-    """Run one task and write its rows, in order, to the temp files of sink task ``task.index``.
+class LocalRunner:
+    """Runs in this process (``runner="local"``)."""
 
-    The task's rows are not dealt to its slots here: ``sink.finalize(num_shards=...)`` cuts the
-    rows of all tasks into the shards, so the shards do not depend on how the tasks split them.
-    """
-    with sink.open_task(task.index) as writer:
-        for batch in pipeline.run_parts(task.parts, tally):
-            writer.write(batch)
-    return [writer.result]
+    def write(
+        self,
+        pipeline: Pipeline,
+        sink: Sink,
+        *,
+        num_shards: int | None = None,
+        options: Sequence[str] = (),
+        progress: bool | None = None,
+    ) -> WriteSummary:
+        """Run ``pipeline`` in this process and write its rows through ``sink``.
 
-
-def write(
-    pipeline: Pipeline, sink: Sink, num_shards: int | None = None, progress: bool | None = None
-) -> WriteSummary:
-    """Run ``pipeline`` in this process and write its rows through ``sink``.
-
-    ``num_shards`` (default: :meth:`Pipeline.default_num_shards`) shards are written when there
-    are that many rows, one a row when fewer (see :meth:`Sink.finalize`).
-    """
-    started = time.monotonic()
-    n = pipeline.default_num_shards() if num_shards is None else num_shards
-    tasks = pipeline.plan_tasks(n)
-    tally = Tally(progress=Progress(pipeline.source.total_bytes(), "writing", enabled=progress))
-    results: list[TaskResult] = []
-    try:
-        for task in tasks:
-            results.extend(write_task(pipeline, task, sink, tally))
-    finally:
-        tally.close()
-    rows_written = sum(r.rows for r in results)
-    summary = sink.finalize(
-        results,
-        counts=tally.counts(rows_written),
-        source=pipeline.source.description,
-        wall_seconds=time.monotonic() - started,
-        num_shards=n,
-        task_aligned=not pipeline.whole_stream,
-    )
-    summary.wall_seconds = time.monotonic() - started
-    return summary
-
+        ``num_shards`` (default: :meth:`Pipeline.default_num_shards`) shards are written when
+        there are that many rows, one a row when fewer (see :meth:`Sink.finalize`).
+        """
+        if options:
+            raise ValueError("options= holds Beam flags; pass a Beam runner too (runner='direct')")
+        started = time.monotonic()
+        n = pipeline.default_num_shards() if num_shards is None else num_shards
+        tasks = pipeline.plan_tasks(n)
+        source = pipeline.source
+        run = Tally(  # one dead-letter file and one progress bar for the run
+            errors=ErrorPolicy(source.on_error, source.errors_path),
+            progress=Progress(source.total_bytes(), "writing", enabled=progress),
+        )
+        reports: list[TaskReport] = []
+        try:
+            for task in tasks:
+                tally = Tally(errors=run.errors, progress=run.progress)
+                reports.append(run_task(pipeline, task, sink, tally))
+        finally:
+            run.close()
+        summary = sink.finalize(
+            [r for report in reports for r in report.results],
+            counts=merge_counts(reports, per_stage=pipeline.whole_stream),
+            source=source.description,
+            wall_seconds=time.monotonic() - started,
+            num_shards=n,
+            task_aligned=not pipeline.whole_stream,
+        )
+        summary.wall_seconds = time.monotonic() - started
+        return summary

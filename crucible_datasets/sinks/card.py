@@ -30,14 +30,16 @@ from __future__ import annotations
 import pyarrow as pa
 import yaml
 
+from crucible_datasets import naming
+from crucible_datasets.naming import DEFAULT_CONFIG
 from crucible_datasets.schema import is_json_text
 from crucible_datasets.sinks import manifest as manifests
 from crucible_datasets.sinks.summary import human_bytes
+from crucible_datasets.storage.readme import split_front_matter
 
 README_NAME = "README.md"
 BEGIN = "<!-- crucible-datasets:begin -->"
 END = "<!-- crucible-datasets:end -->"
-DEFAULT_CONFIG = "default"
 
 
 class UnsupportedType(ValueError):
@@ -120,24 +122,6 @@ def dtype_name(t: pa.DataType, *, json_lines: bool = False) -> str:
 # --- front matter --------------------------------------------------------------------------------
 
 
-def split_front_matter(text: str) -> tuple[dict | None, str]:
-    """``(yaml_dict, body)`` of a card; ``None`` when it has no (valid) front matter."""
-    if not text.startswith("---"):
-        return None, text
-    lines = text.split("\n")
-    if lines[0].strip() != "---":
-        return None, text
-    for i in range(1, len(lines)):
-        if lines[i].strip() == "---":
-            try:
-                meta = yaml.safe_load("\n".join(lines[1:i])) or {}
-            except yaml.YAMLError:
-                return None, "\n".join(lines[i + 1 :])
-            body = "\n".join(lines[i + 1 :])
-            return (meta if isinstance(meta, dict) else None), body
-    return None, text
-
-
 def render(manifest: dict, existing: str | None, *, title: str = "Dataset") -> tuple[str, list[str]]:
     """The card text for ``manifest``, merged into ``existing`` card text; and warnings."""
     warnings: list[str] = []
@@ -174,7 +158,7 @@ def render(manifest: dict, existing: str | None, *, title: str = "Dataset") -> t
 
 
 def _config_yaml(config_name: str, config: dict) -> tuple[list[dict], dict, list[str]]:
-    data_dir = config.get("data_dir", "data" if config_name == DEFAULT_CONFIG else config_name)
+    data_dir = config.get("data_dir", naming.data_dir(config_name))
     splits = config.get("splits", {})
     warnings = []
     # datasets 5.2 generates an empty split (a Parquet shard without row groups) but then refuses

@@ -23,12 +23,14 @@ import datetime
 import decimal
 import gzip
 import io
+import os
 
 import orjson
 import pyarrow as pa
 
 from crucible_datasets.batch import Batch
-from crucible_datasets.sinks.base import FileWriter, Sink
+from crucible_datasets.sinks.base import Sink
+from crucible_datasets.sinks.files import FileFormat, FileWriter
 from crucible_datasets.storage import filesystem as fs
 
 COMPRESSIONS = {None: ".jsonl", "gzip": ".jsonl.gz", "zstd": ".jsonl.zst"}
@@ -86,33 +88,27 @@ class JsonlFileWriter(FileWriter):
             self._raw.close()
 
 
-class JsonlSink(Sink):
-    """Writes a split as ``data/{split}-00000-of-0000N.jsonl`` (``.jsonl.gz``, ``.jsonl.zst``).
+class JsonlFiles(FileFormat):
+    """JSON Lines shards: ``compression`` ``None``, ``"gzip"`` or ``"zstd"``; ``level`` optional."""
 
-    ``compression``: ``None``, ``"gzip"`` or ``"zstd"``; ``compression_level`` optional.
-    """
-
-    format = "json"
+    name = "json"
     rewrite_on_schema_change = False
 
-    def __init__(
-        self, path, *, compression: str | None = None, compression_level: int | None = None, **kwargs
-    ) -> None:
+    def __init__(self, *, compression: str | None = None, level: int | None = None) -> None:
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression={compression!r} is not one of None, 'gzip', 'zstd'")
-        super().__init__(path, **kwargs)
         self.compression = compression
-        self.compression_level = compression_level
+        self.level = level
 
     @property
     def extension(self) -> str:
         return COMPRESSIONS[self.compression]
 
-    def _open_file(self, path: str, schema: pa.Schema) -> FileWriter:
-        return JsonlFileWriter(path, schema, compression=self.compression, level=self.compression_level)
+    def open(self, path: str, schema: pa.Schema) -> FileWriter:
+        return JsonlFileWriter(path, schema, compression=self.compression, level=self.level)
 
-    def _copy_range(self, src: str, start: int, stop: int, writer: FileWriter) -> None:
-        """Copy lines ``[start, stop)`` of the temp file ``src`` (one row a line) as they are."""
+    def copy_range(self, src: str, start: int, stop: int, writer: FileWriter) -> None:
+        """Copy lines ``[start, stop)`` of the file ``src`` (one row a line) as they are."""
         with fs.open_input(src) as raw:
             if self.compression == "gzip":
                 stream = gzip.GzipFile(fileobj=raw, mode="rb")
@@ -127,3 +123,20 @@ class JsonlSink(Sink):
                     break
                 if i >= start:
                     writer.write_lines(line)
+
+
+class JsonlSink(Sink):
+    """Writes a split as ``data/{split}-00000-of-0000N.jsonl`` (``.jsonl.gz``, ``.jsonl.zst``).
+
+    ``compression``: ``None``, ``"gzip"`` or ``"zstd"``; ``compression_level`` optional.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        compression: str | None = None,
+        compression_level: int | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(path, files=JsonlFiles(compression=compression, level=compression_level), **kwargs)

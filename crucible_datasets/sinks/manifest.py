@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING
 import orjson
 import pyarrow as pa
 
-from crucible_datasets.storage import filesystem as fs
-
 if TYPE_CHECKING:
     from crucible_datasets.sinks.summary import WriteSummary
 
@@ -42,12 +40,14 @@ def empty() -> dict:
     return {"format": FORMAT, "version": VERSION, "configs": {}}
 
 
-def read(path: str) -> dict:
-    """The manifest at ``path``; an empty one when it is missing or not a manifest."""
-    if not fs.exists(path):
+def loads(data: bytes | None) -> dict:
+    """The manifest in ``data``; an empty one when there is none or it is not a manifest.
+
+    >>> loads(None) == loads(b"not json") == empty()
+    True
+    """
+    if data is None:
         return empty()
-    with fs.open_input(path) as f:
-        data = f.read()
     try:
         manifest = orjson.loads(data)
     except orjson.JSONDecodeError:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -22,7 +23,8 @@ import pyarrow.parquet as pq
 
 from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
-from crucible_datasets.sinks.base import FileWriter, Sink
+from crucible_datasets.sinks.base import Sink
+from crucible_datasets.sinks.files import FileFormat, FileWriter
 from crucible_datasets.storage import filesystem as fs
 
 ROW_GROUP_ROWS = 100_000
@@ -92,28 +94,20 @@ class ParquetFileWriter(FileWriter):
         super().abort()
 
 
-class ParquetSink(Sink):
-    """Writes a split as ``data/{split}-00000-of-0000N.parquet``.
+class ParquetFiles(FileFormat):
+    """Parquet shards: ``compression``, and a row group at ``row_group_rows`` or ``row_group_bytes``."""
 
-    ``compression``: ``"snappy"`` (default), ``"zstd"``, ``"gzip"``, ``None``...;
-    ``row_group_rows`` / ``row_group_bytes``: a row group is written when either is reached;
-    ``writer_options``: more ``pq.ParquetWriter`` keyword arguments.
-    """
-
-    format = "parquet"
+    name = "parquet"
     rewrite_on_schema_change = True
 
     def __init__(
         self,
-        path,
         *,
         compression: str | None = "snappy",
         row_group_rows: int = ROW_GROUP_ROWS,
         row_group_bytes: int = ROW_GROUP_BYTES,
         writer_options: dict | None = None,
-        **kwargs,
     ) -> None:
-        super().__init__(path, **kwargs)
         self.compression = compression
         self.row_group_rows = row_group_rows
         self.row_group_bytes = row_group_bytes
@@ -123,7 +117,7 @@ class ParquetSink(Sink):
     def extension(self) -> str:
         return ".parquet"
 
-    def _open_file(self, path: str, schema: pa.Schema) -> FileWriter:
+    def open(self, path: str, schema: pa.Schema) -> FileWriter:
         return ParquetFileWriter(
             path,
             schema,
@@ -133,7 +127,7 @@ class ParquetSink(Sink):
             options=self.writer_options,
         )
 
-    def _file_schema(self, schema: pa.Schema) -> pa.Schema:
+    def file_schema(self, schema: pa.Schema) -> pa.Schema:
         """Parquet cannot store a struct without fields (values like ``{}``): such a column is
         carried as JSON text, which keeps every value."""
         fields = [
@@ -144,11 +138,38 @@ class ParquetSink(Sink):
         ]
         return pa.schema(fields, metadata=schema.metadata)
 
-    def _iter_file(self, path: str) -> Iterator[pa.Table]:
+    def iter_file(self, path: str) -> Iterator[pa.Table]:
         with fs.open_input(path) as f:
             parquet = pq.ParquetFile(f)
             for i in range(parquet.num_row_groups):
                 yield parquet.read_row_group(i)
+
+
+class ParquetSink(Sink):
+    """Writes a split as ``data/{split}-00000-of-0000N.parquet``.
+
+    ``compression``: ``"snappy"`` (default), ``"zstd"``, ``"gzip"``, ``None``...;
+    ``row_group_rows`` / ``row_group_bytes``: a row group is written when either is reached;
+    ``writer_options``: more ``pq.ParquetWriter`` keyword arguments.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        compression: str | None = "snappy",
+        row_group_rows: int = ROW_GROUP_ROWS,
+        row_group_bytes: int = ROW_GROUP_BYTES,
+        writer_options: dict | None = None,
+        **kwargs,
+    ) -> None:
+        files = ParquetFiles(
+            compression=compression,
+            row_group_rows=row_group_rows,
+            row_group_bytes=row_group_bytes,
+            writer_options=writer_options,
+        )
+        super().__init__(path, files=files, **kwargs)
 
 
 def _has_empty_struct(t: pa.DataType) -> bool:

@@ -57,7 +57,8 @@ class WriteSummary:
             f"read {c.rows_read:,}, filtered {c.rows_filtered:,}, bad {c.rows_bad:,}"
         )
         if c.bytes_read:
-            text += f"; {human_bytes(c.bytes_read)} from {c.files_read:,} file{'' if c.files_read == 1 else 's'}"
+            files = f"{c.files_read:,} file{'' if c.files_read == 1 else 's'}"
+            text += f"; {human_bytes(c.bytes_read)} from {files}"
         if c.rows_added:
             text += f", added {c.rows_added:,}"
         if self.wall_seconds is not None:

@@ -43,34 +43,29 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from crucible_datasets.errors import CrucibleError
-from crucible_datasets.formats import EXTENSIONS
-from crucible_datasets.formats.base import strip_compression
+from crucible_datasets.formats import EXTENSIONS, data_kind, looks_like_data
+from crucible_datasets.naming import (
+    DEFAULT_CONFIG,
+    DEFAULT_SPLITS,
+    KEYWORD_DELIMITERS,
+    SHARD_NAME,
+    SHARDED_SPLIT_PATTERN,
+    SPLIT_KEYWORDS,
+    SPLIT_NAME,
+)
 from crucible_datasets.storage import filesystem as fs
-from crucible_datasets.storage._readme import ReadmeError, configs_block, split_patterns, yaml_header
+from crucible_datasets.storage.readme import ReadmeError, configs_block, split_patterns, yaml_header
 
-# The extensions with a reader (formats.EXTENSIONS: extension -> format name), in this order.
+# The extensions with a reader, in the registry's order (for messages).
 DATA_EXTENSIONS = tuple(EXTENSIONS)
-# Data-looking files without a reader: listed like data files so that reading them is an error
-# naming them, not a silent skip. (``.txt`` is left out: notes and licences are .txt too.)
-NO_READER_EXTENSIONS = (".arrow", ".feather", ".avro", ".orc")
-NO_READER_COMPRESSIONS = (".bz2", ".xz", ".lz4", ".zip")
 README = "README.md"
 # HF FILES_TO_IGNORE (minus the non-data ones) plus our own output manifest.
 IGNORED_FILE_NAMES = frozenset(
     {README, "manifest.json", "config.json", "dataset_info.json", "dataset_infos.json", "dataset_dict.json"}
 )
 ERRORS_DIR = "_errors"
-DEFAULT_CONFIG = "default"
 
-# datasets/data_files.py (fsspec >= 2023.12 variant of the patterns)
-SPLIT_KEYWORDS = {
-    "train": ("train", "training"),
-    "validation": ("validation", "valid", "dev", "val"),
-    "test": ("test", "testing", "eval", "evaluation"),
-}
-DEFAULT_SPLITS = tuple(SPLIT_KEYWORDS)
-NON_WORDS_CHARS = "-._ 0-9"
-SPLIT_PATTERN_SHARDED = "data/{split}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]*.*"
+# datasets/data_files.py (fsspec >= 2023.12 variant of the patterns); the keywords: naming.py
 KEYWORDS_IN_FILENAME_BASE_PATTERNS = ("**/{keyword}[{sep}]*", "**/*[{sep}]{keyword}[{sep}]*")
 KEYWORDS_IN_DIR_NAME_BASE_PATTERNS = (
     "**/{keyword}/**",
@@ -80,7 +75,7 @@ KEYWORDS_IN_DIR_NAME_BASE_PATTERNS = (
 )
 DEFAULT_PATTERNS_SPLIT_IN_FILENAME = {
     split: [
-        pattern.format(keyword=keyword, sep=NON_WORDS_CHARS)
+        pattern.format(keyword=keyword, sep=KEYWORD_DELIMITERS)
         for keyword in keywords
         for pattern in KEYWORDS_IN_FILENAME_BASE_PATTERNS
     ]
@@ -88,15 +83,13 @@ DEFAULT_PATTERNS_SPLIT_IN_FILENAME = {
 }
 DEFAULT_PATTERNS_SPLIT_IN_DIR_NAME = {
     split: [
-        pattern.format(keyword=keyword, sep=NON_WORDS_CHARS)
+        pattern.format(keyword=keyword, sep=KEYWORD_DELIMITERS)
         for keyword in keywords
         for pattern in KEYWORDS_IN_DIR_NAME_BASE_PATTERNS
     ]
     for split, keywords in SPLIT_KEYWORDS.items()
 }
 DEFAULT_PATTERNS_ALL = {"train": ["**"]}
-_SHARD_NAME = re.compile(r"(?P<split>.+)-[0-9]{5}-of-[0-9]{5}")
-_SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")  # datasets/naming.py: _split_re
 _MAGIC = re.compile(r"[*?\[]")
 
 
@@ -244,43 +237,6 @@ def _skipped(rel: str, pattern: str) -> bool:
     return ERRORS_DIR in parts[:-1] and ERRORS_DIR not in pattern_parts
 
 
-def is_data_file(path: str) -> bool:
-    """True for the supported data file extensions, compressed or not.
-
-    >>> is_data_file("a/train.jsonl.zst"), is_data_file("LICENSE"), is_data_file("x.txt")
-    (True, False, False)
-    """
-    return strip_compression(path.lower()).endswith(DATA_EXTENSIONS)
-
-
-def data_kind(path: str) -> str | None:
-    """The format a data file is read with; its extension if it looks like data but has no reader.
-
-    >>> data_kind("a/train.ndjson.gz"), data_kind("b.arrow"), data_kind("c.csv.bz2"), data_kind("notes.txt")
-    ('jsonl', '.arrow', '.csv.bz2', None)
-    """
-    lower = strip_compression(path.lower())
-    ext = posixpath.splitext(lower)[1]
-    if ext in EXTENSIONS:
-        return EXTENSIONS[ext]
-    if ext in NO_READER_EXTENSIONS:
-        return ext
-    if ext in NO_READER_COMPRESSIONS:
-        inner = posixpath.splitext(lower[: -len(ext)])[1]
-        if inner in EXTENSIONS or inner in NO_READER_EXTENSIONS:
-            return inner + ext
-    return None
-
-
-def looks_like_data(path: str) -> bool:
-    """True for the files discovery lists: readable data files and data-looking ones with no reader.
-
-    >>> looks_like_data("x/data-00000-of-00001.arrow"), looks_like_data("LICENSE.txt")
-    (True, False)
-    """
-    return data_kind(path) is not None
-
-
 def match(pattern: str, files: list[str]) -> list[str]:
     """The data(-looking) files among ``files`` (relative POSIX paths) that ``pattern`` selects, sorted.
 
@@ -296,8 +252,8 @@ def _match_any(patterns: list[str], files: list[str]) -> list[str]:
 
 
 def _check_split_name(split: str, where: str) -> None:
-    if not _SPLIT_NAME.match(split):
-        raise LayoutError(f"split name {split!r} in {where} must match {_SPLIT_NAME.pattern}")
+    if not SPLIT_NAME.match(split):
+        raise LayoutError(f"split name {split!r} in {where} must match {SPLIT_NAME.pattern}")
 
 
 def infer_splits(files: list[str], where: str = "the dataset") -> dict[str, list[str]]:
@@ -308,9 +264,9 @@ def infer_splits(files: list[str], where: str = "the dataset") -> dict[str, list
     >>> infer_splits(["test/a.jsonl", "my_valid_dir/b.jsonl", "train_notes.csv"])
     {'validation': ['my_valid_dir/b.jsonl'], 'test': ['test/a.jsonl']}
     """
-    sharded = match(SPLIT_PATTERN_SHARDED.replace("{split}", "*"), files)
+    sharded = match(SHARDED_SPLIT_PATTERN.replace("{split}", "*"), files)
     if sharded:
-        found = {f: _SHARD_NAME.match(posixpath.basename(f)) for f in sharded}
+        found = {f: SHARD_NAME.match(posixpath.basename(f)) for f in sharded}
         unnamed = [f for f, m in found.items() if m is None]
         if unnamed:
             raise LayoutError(f"shard file {unnamed[0]} in {where} has no split name before -NNNNN-of-NNNNN")
@@ -318,7 +274,7 @@ def infer_splits(files: list[str], where: str = "the dataset") -> dict[str, list
         for name in sorted(names):
             _check_split_name(name, where)
         ordered = [s for s in DEFAULT_SPLITS if s in names] + sorted(names - set(DEFAULT_SPLITS))
-        return {s: match(SPLIT_PATTERN_SHARDED.format(split=s), files) for s in ordered}
+        return {s: match(SHARDED_SPLIT_PATTERN.format(split=s), files) for s in ordered}
     for patterns_per_split in (DEFAULT_PATTERNS_SPLIT_IN_DIR_NAME, DEFAULT_PATTERNS_SPLIT_IN_FILENAME):
         found = {split: _match_any(patterns, files) for split, patterns in patterns_per_split.items()}
         found = {split: matched for split, matched in found.items() if matched}

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 
-from crucible_datasets.storage.retry import RemoteNotFoundError
+from crucible_datasets.storage.http.retry import RemoteNotFoundError
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 _lock = threading.Lock()

@@ -2,7 +2,7 @@
 
 Beam finds a filesystem by scanning the subclasses of its ``FileSystem`` for a matching
 ``scheme()``, so a scheme exists in a process once its class is imported. This module imports
-``hf://`` (:mod:`.hf_filesystem`) and ``http(s)://`` (:mod:`.http_filesystem`) and applies the
+``hf://`` (:mod:`.hub.filesystem`) and ``http(s)://`` (:mod:`.http.filesystem`) and applies the
 ``gs://`` emulator setup (:mod:`.gcs`). :mod:`crucible_datasets.storage.filesystem` imports it
 before its first remote operation, so every process that touches a remote path, Beam workers
 included, has the schemes.
@@ -11,8 +11,8 @@ included, has the schemes.
 from __future__ import annotations
 
 from crucible_datasets.storage import gcs
-from crucible_datasets.storage.hf_filesystem import HfFileSystem
-from crucible_datasets.storage.http_filesystem import HttpFileSystem, HttpsFileSystem
+from crucible_datasets.storage.http.filesystem import HttpFileSystem, HttpsFileSystem
+from crucible_datasets.storage.hub.filesystem import HfFileSystem
 
 REGISTERED = (HfFileSystem, HttpFileSystem, HttpsFileSystem)
 

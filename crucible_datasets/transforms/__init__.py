@@ -10,7 +10,11 @@ names the Beam transforms use carry a ``Stage`` suffix here; their modules use t
 Beam transforms for users who write Beam pipelines (``transforms/beam.py``; importing one
 imports Apache Beam): ``ReadSplit``, ``ApplyStages``, ``Map``, ``Filter``, ``Where``,
 ``FlatMap``, ``MapBatches``, ``SelectColumns``, ``RenameColumns``, ``Sample``, ``Dedupe``,
-``Take``, ``Shuffle``, ``WriteSplit``, ``for_stage``.
+``Take``, ``Shuffle``, ``Keyed``, ``KeyedRows``, ``WriteSplit``, ``for_stage``,
+``register_beam_form``, ``positioned_rows``.
+
+Every stage declares its :class:`StageKind`; :class:`KeyedStage` is the protocol of the
+whole-stream stages a runner may distribute by key.
 
 >>> import crucible_datasets.transforms as ct
 >>> ct.TakeStage(2).n, ct.Take.__module__
@@ -19,7 +23,7 @@ imports Apache Beam): ``ReadSplit``, ``ApplyStages``, ``Map``, ``Filter``, ``Whe
 
 from __future__ import annotations
 
-from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
+from crucible_datasets.transforms.base import KeyedStage, Stage, StageCounter, StageKind, apply_stages
 from crucible_datasets.transforms.batching import BatchedFilter, BatchedMap, Batcher
 from crucible_datasets.transforms.batching import MapBatches as MapBatchesStage
 from crucible_datasets.transforms.columns import RemoveColumns
@@ -39,6 +43,8 @@ BEAM_TRANSFORMS = (
     "Dedupe",
     "Filter",
     "FlatMap",
+    "Keyed",
+    "KeyedRows",
     "Map",
     "MapBatches",
     "ReadSplit",
@@ -51,6 +57,8 @@ BEAM_TRANSFORMS = (
     "Where",
     "WriteSplit",
     "for_stage",
+    "positioned_rows",
+    "register_beam_form",
 )
 
 
@@ -74,6 +82,7 @@ __all__ = [
     "DedupeStage",
     "ExpressionFilter",
     "FlatMapStage",
+    "KeyedStage",
     "MapBatchesStage",
     "RemoveColumns",
     "RenameColumnsStage",
@@ -85,6 +94,7 @@ __all__ = [
     "Skip",
     "Stage",
     "StageCounter",
+    "StageKind",
     "TakeStage",
     "apply_stages",
     *BEAM_TRANSFORMS,

@@ -1,14 +1,19 @@
-"""The stage: one step of a pipeline, batches in, batches out.
+"""The stage: one step of a pipeline, batches in, batches out; and what kind of step it is.
 
-Like a datatrove ``PipelineStep``, a stage is one small class with one hook:
+Like a datatrove ``PipelineStep``, a stage is one small class with one hook, and it declares
+its :class:`StageKind`, which is all a runner asks about it:
 
-- a per-batch stage overrides :meth:`Stage.process` (one batch in, a batch or None out);
-- a stage that regroups rows (``batch``, a batched ``map``) overrides :meth:`Stage.apply`
-  and keeps its buffer in the generator, so it still runs on any part of the data;
-- both kinds run on any part of the data independently: Beam fuses a chain of them into one
-  ``DoFn`` per input part;
-- a stage that needs the whole stream (``take``, ``skip``, ``shuffle``, ``dedupe``) sets
-  ``whole_stream = True`` and overrides :meth:`Stage.apply`.
+- ``PER_BATCH`` (the default): overrides :meth:`Stage.process`, one batch in, a batch or None
+  out; the batch's ``position`` is carried to the output;
+- ``REGROUPING`` (``batch``, a batched ``map``): overrides :meth:`Stage.apply` and keeps its
+  buffer in the generator, so it still runs on any part of the data;
+- ``WHOLE_STREAM`` (``take``, ``skip``): overrides :meth:`Stage.apply` and needs every row, in
+  order, in one stream;
+- ``KEYED`` (``dedupe``, ``shuffle``): a whole-stream stage that a runner can distribute by a
+  key per row (:class:`KeyedStage`).
+
+Per-batch and regrouping stages run on any part of the data independently: Beam fuses a chain
+of them into one ``DoFn`` per input part.
 
 Stages hold configuration only, never run state: the same stage object serves every
 iteration and every worker.
@@ -17,20 +22,36 @@ iteration and every worker.
 >>> class Double(Stage):
 ...     def process(self, batch):
 ...         return Batch.from_rows([{"x": r["x"] * 2} for r in batch.rows])
->>> [b.rows for b in Double().apply(iter([Batch.from_rows([{"x": 1}])]), StageCounter())]
-[[{'x': 2}]]
+>>> stream = iter([Batch.from_rows([{"x": 1}], position=(0.0, 0))])
+>>> Double.kind.any_part, [(b.rows, b.position) for b in Double().apply(stream, StageCounter())]
+(True, [([{'x': 2}], (0.0, 0))])
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
-from crucible_datasets.batch import Batch
+from crucible_datasets.batch import Batch, Position
 
 if TYPE_CHECKING:
     from crucible_datasets.transforms.columns import ColumnCheck
+
+
+class StageKind(Enum):
+    """What a stage needs to see, which decides where a runner may run it."""
+
+    PER_BATCH = "per_batch"
+    REGROUPING = "regrouping"
+    WHOLE_STREAM = "whole_stream"
+    KEYED = "keyed"
+
+    @property
+    def any_part(self) -> bool:
+        """True when the stage runs on any part of the data independently."""
+        return self in (StageKind.PER_BATCH, StageKind.REGROUPING)
 
 
 @dataclass
@@ -50,9 +71,10 @@ class StageCounter:
 
 
 class Stage:
-    """Base class of all stages. Override :meth:`process` (per batch) or :meth:`apply` (stream)."""
+    """Base class of all stages. Override :meth:`process` (per batch) or :meth:`apply` (stream),
+    and declare ``kind`` when it is not ``PER_BATCH``."""
 
-    whole_stream: ClassVar[bool] = False
+    kind: ClassVar[StageKind] = StageKind.PER_BATCH
 
     @property
     def name(self) -> str:
@@ -67,7 +89,10 @@ class Stage:
         return None
 
     def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
-        """Run the stage over a stream of batches, counting rows in and out (and checking columns)."""
+        """Run the stage over a stream of batches, counting rows in and out (and checking columns).
+
+        Each output batch keeps the ``position`` of its input batch.
+        """
         check = self.column_check()
         for batch in stream:
             counter.rows_in += len(batch)
@@ -76,9 +101,67 @@ class Stage:
             out = self.process(batch)
             if out is not None and len(out):
                 counter.rows_out += len(out)
+                out.position = batch.position
                 yield out
         if check is not None:
             check.finish()
+
+
+class KeyedStage(Stage):
+    """A whole-stream stage that can be distributed: a key per row, and a rule among the rows
+    of one key.
+
+    A runner that distributes it gives every row its :data:`~crucible_datasets.batch.Position`
+    (where it stands in the input), groups the ``(position, row)`` pairs by :meth:`key`, keeps
+    one pair per key with :meth:`choose`, and puts each survivor at :meth:`order`: its position
+    for the next keyed stage, and (after the last) the output order. Run locally,
+    :meth:`Stage.apply` must keep the same rows (for :class:`~crucible_datasets.transforms.stream.Dedupe`,
+    the first of each key). ``transforms/beam.py`` has the one Beam realisation (``KeyedRows``),
+    used by ``cd.transforms.Dedupe``/``Shuffle`` and by the Beam runner's distributed plan.
+
+    A near-duplicate filter needs nothing but new stage classes: a per-batch stage adding the
+    MinHash band columns, then one keyed stage per band, each keeping the first row of its band
+    bucket, so a row survives iff it is first in every bucket it falls in (the Beam plan runs
+    consecutive keyed stages one after the other, each on the survivors of the one before):
+
+    >>> class FirstInBand(KeyedStage):
+    ...     def __init__(self, band):
+    ...         self.band = band
+    ...     def key(self, row, position):
+    ...         return row[self.band]
+    ...     def choose(self, a, b):
+    ...         return min(a, b, key=lambda pair: pair[0])
+    ...     def order(self, key, position):
+    ...         return position
+    ...     def apply(self, stream, counter):
+    ...         seen = set()
+    ...         for batch in stream:
+    ...             counter.rows_in += len(batch)
+    ...             kept = [r for r in batch.rows if r[self.band] not in seen and not seen.add(r[self.band])]
+    ...             counter.rows_out += len(kept)
+    ...             yield Batch.from_rows(kept)
+    >>> rows = [{"id": 0, "b0": 1, "b1": 7}, {"id": 1, "b0": 2, "b1": 7}, {"id": 2, "b0": 3, "b1": 8}]
+    >>> out = apply_stages(iter([Batch.from_rows(rows)]), [FirstInBand("b0"), FirstInBand("b1")], [])
+    >>> [r["id"] for b in out for r in b.rows]
+    [0, 2]
+    """
+
+    kind: ClassVar[StageKind] = StageKind.KEYED
+
+    def key(self, row: dict, position: Position | None) -> Hashable:
+        """The row's key (bytes, an int or a tuple of them); ``position`` is None when the input
+        carries none (a user's ``beam.Create`` of batches)."""
+        raise NotImplementedError
+
+    def choose(
+        self, a: tuple[Position | None, dict], b: tuple[Position | None, dict]
+    ) -> tuple[Position | None, dict]:
+        """The pair kept of two with the same key; associative and commutative."""
+        raise NotImplementedError
+
+    def order(self, key: Hashable, position: Position | None) -> Position | None:
+        """Where a survivor stands afterwards: a position (None only for a row that had none)."""
+        raise NotImplementedError
 
 
 def apply_stages(

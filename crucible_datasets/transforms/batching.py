@@ -13,12 +13,13 @@ rows are regrouped to exactly ``batch_size`` (the last group may be smaller).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import ClassVar
 
 import pyarrow as pa
 
 from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
-from crucible_datasets.transforms.base import Stage, StageCounter
+from crucible_datasets.transforms.base import Stage, StageCounter, StageKind
 
 
 def regroup(stream: Iterator[Batch], size: int, counter: StageCounter) -> Iterator[list[dict]]:
@@ -63,6 +64,8 @@ class BatchedMap(Stage):
     When the output has as many rows as the input, it updates the input columns; otherwise
     the input columns must all be removed with ``remove_columns`` (as in ``datasets``).
     """
+
+    kind: ClassVar[StageKind] = StageKind.REGROUPING
 
     def __init__(
         self,
@@ -109,6 +112,8 @@ class BatchedMap(Stage):
 class BatchedFilter(Stage):
     """``fn(columns) -> list of bool`` over groups of ``batch_size`` rows."""
 
+    kind: ClassVar[StageKind] = StageKind.REGROUPING
+
     def __init__(self, fn: Callable[[dict], Sequence[bool]], batch_size: int = 1000) -> None:
         if not callable(fn):
             raise TypeError(f"filter needs a function, got {type(fn).__name__}")
@@ -128,6 +133,8 @@ class BatchedFilter(Stage):
 
 class Batcher(Stage):
     """``batch(n)``: each output row holds ``n`` input rows as a dict of lists."""
+
+    kind: ClassVar[StageKind] = StageKind.REGROUPING
 
     def __init__(self, batch_size: int, drop_last_batch: bool = False) -> None:
         self.batch_size = _check_size(batch_size)

@@ -27,7 +27,9 @@ The transforms:
 - :class:`ApplyStages` applies per-batch stages (``transforms/``) to each batch; :class:`Map`,
   :class:`Filter`, :class:`Where`, :class:`FlatMap`, :class:`MapBatches`, :class:`SelectColumns`,
   :class:`RenameColumns`, :class:`Sample` are one stage each.
-- :class:`Dedupe`, :class:`Take`, :class:`Shuffle` need the whole collection.
+- :class:`Dedupe`, :class:`Shuffle` (and :class:`Keyed` for any keyed stage) group rows by key
+  through :class:`KeyedRows`, the one Beam form of a keyed stage (``transforms/base.py``),
+  which the Beam runner's distributed plan uses too; :class:`Take` needs the whole collection.
 - :class:`WriteSplit` writes Hub-style shards through a :class:`~crucible_datasets.sinks.Sink`
   with atomic finalize and emits one :class:`~crucible_datasets.sinks.WriteSummary`.
 
@@ -37,15 +39,20 @@ file per reader, so parallel workers never share one) and goes on; ``"skip"`` on
 ``"raise"`` fails the bundle naming the file and line. Counts are Beam metrics in the namespace
 ``"crucible"`` (``rows_read``, ``rows_bad``, ``rows_filtered``, ``rows_written``).
 
-A ``PCollection`` has no order: :class:`Take` keeps *some* ``n`` rows and :class:`Dedupe` keeps
-one row of each group of duplicates (the smallest, so the choice is repeatable). Pipelines
-that need the input order use ``Dataset.write_parquet(runner="direct")`` (``runners/beam.py``).
+Positions: every batch :class:`ReadSplit` reads carries its position in the input
+(``Batch.position``: the chunk's start as a fraction of the input, then the batch's index in the
+chunk), per-batch stages keep it, and :class:`Dedupe` keeps the first row of each group of
+duplicates in input order, the row the local and Beam runners keep. Rows without a position (a
+user's ``beam.Create`` of batches, the output of a regrouping stage) come after those with one,
+and among themselves the one with the smallest canonical JSON is kept, so the choice is still
+repeatable (``transforms.stream.first_in_input``). :class:`Take` keeps *some* ``n`` rows (a
+``PCollection`` has no first rows); pipelines that need the first ``n`` use
+``Dataset.write_parquet(runner="direct")`` (``runners/beam/``).
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -58,18 +65,17 @@ from apache_beam.io.range_trackers import OffsetRangeTracker
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
-from crucible_datasets.batch import Batch
+from crucible_datasets.bad_records import ErrorPolicy, check_on_error
+from crucible_datasets.batch import Batch, Position
 from crucible_datasets.counts import RunCounts
-from crucible_datasets.errors import ErrorPolicy, check_on_error
-from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, ReadOptions, compression_of
-from crucible_datasets.formats.jsonl import JsonlFormat
+from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, ReadOptions
+from crucible_datasets.formats.compression import compression_of
 from crucible_datasets.formats.parquet import ParquetFormat
 from crucible_datasets.sinks import Sink, TaskResult, WriteSummary
 from crucible_datasets.sources import FileSource
 from crucible_datasets.storage import filesystem as fs
-from crucible_datasets.transforms import BEAM_TRANSFORMS
 from crucible_datasets.transforms import stream as stream_stages
-from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
+from crucible_datasets.transforms.base import KeyedStage, Stage, StageCounter, StageKind, apply_stages
 from crucible_datasets.transforms.batching import MapBatches as MapBatchesStage
 from crucible_datasets.transforms.columns import RenameColumns as RenameStage
 from crucible_datasets.transforms.columns import SelectColumns as SelectStage
@@ -79,8 +85,6 @@ from crucible_datasets.transforms.rows import RowFilter, RowMap
 
 NAMESPACE = "crucible"
 DEFAULT_CHUNK_BYTES = 8 << 20
-
-_HASH_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 # --- reading: a splittable bounded source ---------------------------------------------------------
@@ -113,12 +117,8 @@ class _Span:
 
 
 def _span_unit(source: FileSource, path: str) -> str:
-    fmt = source.format_for(path)
-    if isinstance(fmt, JsonlFormat) and compression_of(path) is None:
-        return "bytes"
-    if isinstance(fmt, ParquetFormat):
-        return "row_groups"
-    return "whole"
+    """How ``path`` is split: its format says (``Format.split_unit_of``), never a default here."""
+    return source.format_for(path).split_unit_of(path)
 
 
 def _row_groups(fmt: ParquetFormat, path: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -217,8 +217,9 @@ class SplitSource(iobase.BoundedSource):
     a Parquet file's row groups, compressed, or of a file read whole). ``split`` uses each
     format's own ``parts`` (newline-aligned byte ranges, runs of row groups); ``read`` claims
     and reads one chunk at a time (``chunk_bytes`` of JSON Lines, one row group, one whole
-    file) and yields :class:`Batch` elements, or with ``rows=True`` plain dicts (one element per
-    row, which compare by value: for ``assert_that`` and ``source_test_utils``).
+    file) and yields :class:`Batch` elements, each with its position (``(chunk start / total,
+    batch index in the chunk)``), or with ``rows=True`` plain dicts (one element per row, which
+    compare by value: for ``assert_that`` and ``source_test_utils``).
     """
 
     def __init__(
@@ -353,7 +354,9 @@ class SplitSource(iobase.BoundedSource):
                 span = self._span_at(position)
                 bad_before, done = errors.bad, 0
                 group_rows = self._group_rows(span, position)
-                for batch in self._read_chunk(span, position, end, errors):
+                where = position / self.total
+                for k, batch in enumerate(self._read_chunk(span, position, end, errors)):
+                    batch.position = (where, k)
                     rows_read.inc(len(batch))
                     if ours:
                         if group_rows:  # exact: the rows of the group read so far
@@ -482,7 +485,7 @@ def _check_stages(stages: Iterable[Stage]) -> tuple[Stage, ...]:
     for stage in stages:
         if not isinstance(stage, Stage):
             raise TypeError(f"ApplyStages takes stages (crucible_datasets.transforms), not {stage!r}")
-        if stage.whole_stream:
+        if not stage.kind.any_part:
             raise ValueError(
                 f"{stage.name} needs the whole collection: use its own transform "
                 "(crucible_datasets.transforms.Take / Dedupe / Shuffle) instead of ApplyStages"
@@ -604,56 +607,6 @@ class _Rebatch(beam.DoFn):
             self._rows = []
 
 
-def _canonical(row: dict) -> bytes:
-    return orjson.dumps(row, option=_HASH_OPTS, default=str)
-
-
-def _smaller_row(a: dict, b: dict) -> dict:
-    return a if _canonical(a) <= _canonical(b) else b
-
-
-class Dedupe(beam.PTransform):
-    """Drop duplicate rows (whole rows, or rows with the same ``key`` columns).
-
-    Rows are keyed by a digest (``transforms.stream.row_digest``) and one row per digest is
-    kept: of rows with the same key columns, the one whose canonical JSON is smallest, so the
-    choice does not depend on the runner. The rows go through a shuffle.
-    """
-
-    def __init__(self, key: str | Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
-        super().__init__()
-        self.key = stream_stages.Dedupe(key).key
-        self.batch_rows = batch_rows
-
-    def expand(self, pcoll):
-        key = self.key
-        return (
-            pcoll
-            | "KeyByDigest" >> beam.FlatMap(lambda b: ((stream_stages.row_digest(r, key), r) for r in b.rows))
-            | "OnePerDigest" >> beam.CombinePerKey(_OneRow())
-            | "Rows" >> beam.Values()
-            | "Rebatch" >> beam.ParDo(_Rebatch(self.batch_rows))
-        )
-
-
-class _OneRow(beam.CombineFn):
-    def create_accumulator(self):
-        return None
-
-    def add_input(self, acc, row):
-        return row if acc is None else _smaller_row(acc, row)
-
-    def merge_accumulators(self, accs):
-        out = None
-        for acc in accs:
-            if acc is not None:
-                out = acc if out is None else _smaller_row(out, acc)
-        return out
-
-    def extract_output(self, acc):
-        return acc
-
-
 class _FirstRows(beam.DoFn):
     """At most ``n`` rows per bundle (the rest cannot be needed)."""
 
@@ -717,77 +670,177 @@ class Take(beam.PTransform):
         )
 
 
-class _KeyRandomly(beam.DoFn):
-    def __init__(self, buckets: int, seed: int | None) -> None:
-        self.buckets = buckets
-        self.seed = seed
-
-    def setup(self) -> None:
-        self._salt = b"" if self.seed is None else str(self.seed).encode()
-        self._rng = random.Random()
-
-    def process(self, batch: Batch):
-        buckets = self.buckets
-        if self.seed is None:
-            rnd = self._rng.randrange
-            for row in batch.rows:
-                yield rnd(buckets), row
-        else:  # repeatable: the bucket comes from the row and the seed
-            for row in batch.rows:
-                digest = hashlib.blake2b(self._salt + _canonical(row), digest_size=8).digest()
-                yield int.from_bytes(digest, "big") % buckets, row
+def positioned_rows(batch: Batch) -> Iterator[tuple[Position | None, dict]]:
+    """The ``(position, row)`` pairs of a batch: row ``j`` of a batch at ``p`` is at ``(*p, j)``."""
+    at = batch.position
+    if at is None:
+        for row in batch.rows:
+            yield None, row
+    else:
+        for j, row in enumerate(batch.rows):
+            yield (*at, j), row
 
 
-class _ShuffleGroup(beam.DoFn):
-    def __init__(self, seed: int | None, batch_rows: int) -> None:
-        self.seed = seed
+class _Choose(beam.CombineFn):
+    """One ``(position, row)`` pair per key, by the stage's ``choose``."""
+
+    def __init__(self, stage: KeyedStage) -> None:
+        self.stage = stage
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, pair):
+        return pair if acc is None else self.stage.choose(acc, pair)
+
+    def merge_accumulators(self, accs):
+        out = None
+        for acc in accs:
+            if acc is not None:
+                out = acc if out is None else self.stage.choose(out, acc)
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+class KeyedRows(beam.PTransform):
+    """The Beam form of a :class:`~crucible_datasets.transforms.base.KeyedStage`.
+
+    ``(position, row)`` pairs in; the pairs that survive the stage out, each at its new
+    position (``stage.order``): keyed by ``stage.key``, one pair per key kept by
+    ``stage.choose`` (a ``CombinePerKey``). Chaining two is running two keyed stages. Used by
+    :class:`Keyed` (so :class:`Dedupe`, :class:`Shuffle`) and by the Beam runner's distributed plan.
+    """
+
+    def __init__(self, stage: KeyedStage) -> None:
+        super().__init__()
+        if stage.kind is not StageKind.KEYED:
+            raise TypeError(f"KeyedRows takes a keyed stage, not {stage.name} ({stage.kind.value})")
+        self.stage = stage
+
+    def expand(self, pairs):
+        stage = self.stage
+        return (
+            pairs
+            | "Key" >> beam.Map(lambda pair: (stage.key(pair[1], pair[0]), pair))
+            | "Choose" >> beam.CombinePerKey(_Choose(stage))
+            | "Order" >> beam.Map(lambda kv: (stage.order(kv[0], kv[1][0]), kv[1][1]))
+        )
+
+
+def range_of(position: Position, ranges: int) -> int:
+    """Which of ``ranges`` equal ranges of the input order ``position`` falls in (its first element)."""
+    return min(ranges - 1, max(0, int(position[0] * ranges)))
+
+
+def in_order(pairs: Iterable[tuple[Position, dict]]) -> list[tuple[Position, dict]]:
+    """``(position, row)`` pairs sorted by position."""
+    return sorted(pairs, key=lambda pair: pair[0])
+
+
+class _OrderedBatches(beam.DoFn):
+    """One range of positions: its rows in order, as batches that carry their position."""
+
+    def __init__(self, batch_rows: int) -> None:
         self.batch_rows = batch_rows
 
     def process(self, element) -> Iterator[Batch]:
-        bucket, rows = element
-        rows = list(rows)
-        if self.seed is not None:
-            rows.sort(key=_canonical)
-        random.Random(None if self.seed is None else f"{self.seed}:{bucket}").shuffle(rows)
-        for i in range(0, len(rows), self.batch_rows):
-            yield Batch.from_rows(rows[i : i + self.batch_rows])
+        _, pairs = element
+        pairs = in_order(pairs)
+        for i in range(0, len(pairs), self.batch_rows):
+            chunk = pairs[i : i + self.batch_rows]
+            yield Batch(rows=[p[1] for p in chunk], position=chunk[0][0])
 
 
-class Shuffle(beam.PTransform):
-    """Rows in a random order: each row gets a random bucket, buckets are grouped, and the rows
-    of each bucket are shuffled. With ``seed`` the buckets and the order in them are repeatable.
-    A bucket's rows are held in one worker's memory: use more ``buckets`` for big data."""
+class Keyed(beam.PTransform):
+    """Any keyed stage on a ``PCollection`` of batches (see :class:`KeyedRows`).
+
+    With ``ranges`` (Shuffle), the survivors are cut into that many ranges of their positions,
+    and each range comes out in order, as batches carrying their position (a range is held in
+    one worker's memory: use more for big data); without (Dedupe), they are regrouped into
+    batches of ``batch_rows`` per bundle, without positions (the survivors stream).
+    """
+
+    def __init__(
+        self, stage: KeyedStage, ranges: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> None:
+        super().__init__()
+        if ranges is not None and (not isinstance(ranges, int) or ranges < 1):
+            raise ValueError(f"buckets must be a positive integer, got {ranges!r}")
+        self.stage = stage
+        self.ranges = ranges
+        self.batch_rows = batch_rows
+
+    def expand(self, pcoll):
+        survivors = (
+            pcoll | "Positions" >> beam.FlatMap(positioned_rows) | "Keyed" >> KeyedRows(self.stage)
+        )
+        if self.ranges is None:
+            return survivors | "Rows" >> beam.Values() | "Rebatch" >> beam.ParDo(_Rebatch(self.batch_rows))
+        ranges = self.ranges
+        return (
+            survivors
+            | "ToRange" >> beam.Map(lambda pair: (range_of(pair[0], ranges), pair))
+            | "GroupByRange" >> beam.GroupByKey()
+            | "InOrder" >> beam.ParDo(_OrderedBatches(self.batch_rows))
+        )
+
+
+class Dedupe(Keyed):
+    """Drop duplicate rows (whole rows, or rows with the same ``key`` columns).
+
+    Rows are keyed by a digest (``transforms.stream.row_digest``) and, of the rows with one
+    key, the first in input order is kept (``transforms.stream.first_in_input``; see the module
+    docstring for rows without a position). The rows go through a shuffle.
+    """
+
+    def __init__(self, key: str | Sequence[str] | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
+        super().__init__(stream_stages.Dedupe(key), batch_rows=batch_rows)
+
+
+class Shuffle(Keyed):
+    """Rows in a random order: each row gets a random key (from ``seed`` and its position, so
+    repeatable; see ``transforms.stream.Shuffle``), and the rows are cut into ``buckets`` ranges
+    of keys, each sorted by key. A bucket's rows are held in one worker's memory: use more
+    ``buckets`` for big data."""
 
     def __init__(
         self, seed: int | None = None, buckets: int = 1024, batch_rows: int = DEFAULT_BATCH_ROWS
     ) -> None:
-        super().__init__()
-        if not isinstance(buckets, int) or buckets < 1:
-            raise ValueError(f"buckets must be a positive integer, got {buckets!r}")
+        super().__init__(stream_stages.Shuffle(seed), buckets, batch_rows)
         self.seed = seed
         self.buckets = buckets
-        self.batch_rows = batch_rows
 
-    def expand(self, pcoll):
-        return (
-            pcoll
-            | "KeyRandomly" >> beam.ParDo(_KeyRandomly(self.buckets, self.seed))
-            | "Group" >> beam.GroupByKey()
-            | "ShuffleGroups" >> beam.ParDo(_ShuffleGroup(self.seed, self.batch_rows))
-        )
+
+# The Beam forms of whole-stream stages, declared by stage class (``register_beam_form``); any
+# other keyed stage runs as :class:`Keyed`.
+_BEAM_FORMS: dict[type, Callable[[Stage], beam.PTransform]] = {}
+
+
+def register_beam_form(stage_class: type, form: Callable[[Stage], beam.PTransform]) -> None:
+    """Declare the Beam transform of a whole-stream stage class (used by :func:`for_stage`)."""
+    _BEAM_FORMS[stage_class] = form
+
+
+register_beam_form(stream_stages.Take, lambda stage: Take(stage.n))
+register_beam_form(stream_stages.Dedupe, lambda stage: Dedupe(stage.columns))
+register_beam_form(stream_stages.Shuffle, lambda stage: Shuffle(stage.seed))
 
 
 def for_stage(stage: Stage) -> beam.PTransform:
-    """The Beam transform of any stage: its own for take/dedupe/shuffle, else ApplyStages."""
-    if isinstance(stage, stream_stages.Take):
-        return Take(stage.n)
-    if isinstance(stage, stream_stages.Dedupe):
-        return Dedupe(stage.key)
-    if isinstance(stage, stream_stages.Shuffle):
-        return Shuffle(stage.seed)
-    if isinstance(stage, stream_stages.Skip):
-        raise ValueError("skip has no Beam form: a PCollection has no first rows to skip")
-    return ApplyStages([stage])
+    """The Beam transform of any stage: ApplyStages for one that runs on any part, the declared
+    form of a whole-stream one (:func:`register_beam_form`), :class:`Keyed` for a keyed one."""
+    if stage.kind.any_part:
+        return ApplyStages([stage])
+    form = next((_BEAM_FORMS[c] for c in type(stage).__mro__ if c in _BEAM_FORMS), None)
+    if form is not None:
+        return form(stage)
+    if stage.kind is StageKind.KEYED:
+        return Keyed(stage)
+    raise ValueError(
+        f"{stage.name} has no Beam form: a PCollection has no first rows to {stage.name.lower()}"
+    )
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -893,4 +946,25 @@ class WriteSplit(beam.PTransform):
         )
 
 
-__all__ = list(BEAM_TRANSFORMS)  # the one list lives in transforms/__init__.py, which imports this lazily
+__all__ = [  # transforms/__init__.py lists these too (BEAM_TRANSFORMS), to import them lazily
+    "ApplyStages",
+    "Dedupe",
+    "Filter",
+    "FlatMap",
+    "Keyed",
+    "KeyedRows",
+    "Map",
+    "MapBatches",
+    "ReadSplit",
+    "RenameColumns",
+    "Sample",
+    "SelectColumns",
+    "Shuffle",
+    "SplitSource",
+    "Take",
+    "Where",
+    "WriteSplit",
+    "for_stage",
+    "positioned_rows",
+    "register_beam_form",
+]

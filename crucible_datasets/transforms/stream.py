@@ -1,6 +1,8 @@
 """Stages over the whole stream: ``take``, ``skip``, ``shuffle``, ``dedupe``; and ``sample``.
 
-``take``/``skip``/``shuffle``/``dedupe`` need to see every row in order (``whole_stream``);
+``take``/``skip`` need every row in order in one stream (``StageKind.WHOLE_STREAM``);
+``shuffle``/``dedupe`` too when run locally, but they are :class:`KeyedStage` s, which a runner
+may distribute by key: dedupe keeps the first row of each key in input order everywhere.
 ``sample`` decides per row from a hash of the row and the seed, so it runs on any part and
 keeps the same rows on every runner.
 
@@ -18,19 +20,46 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import orjson
 
-from crucible_datasets.batch import Batch
-from crucible_datasets.transforms.base import Stage, StageCounter
+from crucible_datasets.batch import Batch, Position
+from crucible_datasets.transforms.base import KeyedStage, Stage, StageCounter, StageKind
 
 _HASH_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_CANONICAL_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+Pair = tuple[Position | None, dict]
 
 
 def row_digest(row: dict, key: Sequence[str] | None = None, salt: bytes = b"") -> bytes:
     """A 16-byte digest of a row (or of its ``key`` columns), stable across processes."""
     value = row if key is None else [row.get(k) for k in key]
     return hashlib.blake2b(salt + orjson.dumps(value, option=_HASH_OPTS), digest_size=16).digest()
+
+
+def canonical(row: dict) -> bytes:
+    """The row as canonical JSON (sorted keys): equal rows give equal bytes."""
+    return orjson.dumps(row, option=_CANONICAL_OPTS, default=str)
+
+
+def first_in_input(a: Pair, b: Pair) -> Pair:
+    """Of two ``(position, row)`` pairs, the first in input order; associative and commutative.
+
+    Pairs with a position come before those without; of two without, the one whose canonical
+    JSON is smaller (a repeatable choice when the input says nothing about order).
+
+    >>> first_in_input(((0.5, 1, 0), {"x": 1}), ((0.0, 7, 3), {"x": 2}))
+    ((0.0, 7, 3), {'x': 2})
+    >>> first_in_input((None, {"x": 2}), (None, {"x": 1}))
+    (None, {'x': 1})
+    """
+    (pa, ra), (pb, rb) = a, b
+    if pa is not None and pb is not None:
+        return a if pa <= pb else b
+    if pa is None and pb is None:
+        return a if canonical(ra) <= canonical(rb) else b
+    return a if pa is not None else b
 
 
 def _non_negative(n: int, what: str) -> int:
@@ -42,7 +71,7 @@ def _non_negative(n: int, what: str) -> int:
 class Take(Stage):
     """The first ``n`` rows; stops reading upstream once it has them."""
 
-    whole_stream = True
+    kind: ClassVar[StageKind] = StageKind.WHOLE_STREAM
 
     def __init__(self, n: int) -> None:
         self.n = _non_negative(n, "take")
@@ -66,7 +95,7 @@ class Take(Stage):
 class Skip(Stage):
     """Every row after the first ``n``."""
 
-    whole_stream = True
+    kind: ClassVar[StageKind] = StageKind.WHOLE_STREAM
 
     def __init__(self, n: int) -> None:
         self.n = _non_negative(n, "skip")
@@ -84,14 +113,18 @@ class Skip(Stage):
             yield out
 
 
-class Shuffle(Stage):
+class Shuffle(KeyedStage):
     """Buffer shuffling as in ``datasets``: fill a buffer, emit a random element, refill.
 
     Memory is bounded by ``buffer_size`` rows; the runner also shuffles the order of the
-    input parts with the same seed.
-    """
+    input parts with the same seed. Distributed, each row gets a random 128-bit key (from the
+    seed and its position, so repeatable; a random one without a seed or a position) and the
+    rows come out in key order.
 
-    whole_stream = True
+    >>> s = Shuffle(seed=1)
+    >>> s.key({}, (0.0, 0, 0)) == s.key({"other": "row"}, (0.0, 0, 0)) != s.key({}, (0.0, 0, 1))
+    True
+    """
 
     def __init__(self, seed: int | None = None, buffer_size: int = 1000, out_batch_rows: int = 1000) -> None:
         self.seed = seed
@@ -121,17 +154,37 @@ class Shuffle(Stage):
             counter.rows_out += len(out)
             yield Batch.from_rows(out)
 
+    def key(self, row: dict, position: Position | None) -> int:
+        if self.seed is None or position is None:
+            return random.getrandbits(128)
+        data = f"{self.seed!r}:{position!r}".encode()
+        return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "big")
 
-class Dedupe(Stage):
-    """Drop exact duplicates: of whole rows, or of the ``key`` columns. Keeps the first seen.
+    def choose(self, a: Pair, b: Pair) -> Pair:
+        return first_in_input(a, b)  # two rows with one key: 128 random bits make it very unlikely
 
-    Holds one 16-byte digest per distinct row seen.
+    def order(self, key: int, position: Position | None) -> Position:
+        return (key / 2**128, key)
+
+
+class Dedupe(KeyedStage):
+    """Drop exact duplicates: of whole rows, or of the ``key`` columns. Keeps the first in input order.
+
+    Holds one 16-byte digest per distinct row seen. Distributed, rows are keyed by that digest
+    and :func:`first_in_input` chooses among them.
     """
 
-    whole_stream = True
-
     def __init__(self, key: str | Sequence[str] | None = None) -> None:
-        self.key = (key,) if isinstance(key, str) else (tuple(key) if key is not None else None)
+        self.columns = (key,) if isinstance(key, str) else (tuple(key) if key is not None else None)
+
+    def key(self, row: dict, position: Position | None) -> bytes:
+        return row_digest(row, self.columns)
+
+    def choose(self, a: Pair, b: Pair) -> Pair:
+        return first_in_input(a, b)
+
+    def order(self, key: bytes, position: Position | None) -> Position | None:
+        return position
 
     def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
         seen: set[bytes] = set()
@@ -139,7 +192,7 @@ class Dedupe(Stage):
             counter.rows_in += len(batch)
             kept = []
             for row in batch.rows:
-                digest = row_digest(row, self.key)
+                digest = row_digest(row, self.columns)
                 if digest not in seen:
                     seen.add(digest)
                     kept.append(row)

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 import zstandard
 
-from crucible_datasets.errors import BadRecordError, DataFileError, ErrorPolicy
+from crucible_datasets.bad_records import ErrorPolicy
+from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.formats import FilePart, ReadOptions, format_for_path, get_format
 from crucible_datasets.formats.csv import BLOCK_BYTES, CsvFormat
 

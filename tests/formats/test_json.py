@@ -11,7 +11,8 @@ import textwrap
 import pyarrow as pa
 import pytest
 
-from crucible_datasets.errors import BadRecordError, DataFileError, ErrorPolicy
+from crucible_datasets.bad_records import ErrorPolicy
+from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.formats import FilePart, ReadOptions, format_for_path
 from crucible_datasets.formats.json import JsonFormat
 
@@ -161,7 +162,7 @@ def test_a_large_array_streams_in_bounded_memory(tmp_path):
                 record["id"] = i
                 f.write(orjson.dumps(record) + (b",\\n" if i + 1 < n else b"\\n"))
             f.write(b"]\\n")
-        from crucible_datasets.errors import ErrorPolicy
+        from crucible_datasets.bad_records import ErrorPolicy
         from crucible_datasets.formats import FilePart, ReadOptions, get_format
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         count = 0

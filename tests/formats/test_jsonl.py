@@ -14,7 +14,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crucible_datasets.errors import BadRecordError, DataFileError, ErrorPolicy
+from crucible_datasets.bad_records import ErrorPolicy
+from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.formats import FilePart, ReadOptions, get_format
 from crucible_datasets.formats.jsonl import READ_BUFFER_BYTES, JsonlFormat
 

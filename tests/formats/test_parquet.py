@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from crucible_datasets import schema as schemas
-from crucible_datasets.errors import BadRecordError, DataFileError, ErrorPolicy
+from crucible_datasets.bad_records import ErrorPolicy
+from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.formats import FilePart, ReadOptions, format_for_path
 from crucible_datasets.formats.parquet import ParquetFormat
 

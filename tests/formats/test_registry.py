@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from crucible_datasets.formats import FORMATS, FilePart, Format, ReadOptions, format_for_path, get_format
+from crucible_datasets.formats import (
+    EXTENSION_PATTERN,
+    FORMATS,
+    FilePart,
+    Format,
+    ReadOptions,
+    data_kind,
+    format_for_path,
+    get_format,
+    is_data_file,
+    looks_like_data,
+)
 
 
 def test_registry_holds_the_four_formats():
@@ -44,3 +57,53 @@ def test_unknown_extension_lists_the_supported_ones(path):
     listed = r"supported extensions: \.csv, \.json, \.jsonl, \.ndjson, \.parquet, \.tsv"
     with pytest.raises(ValueError, match=listed):
         format_for_path(path)
+
+
+def test_every_format_declares_how_it_splits():
+    units = {name: fmt.split_unit for name, fmt in FORMATS.items()}
+    assert units == {"jsonl": "bytes", "parquet": "row_groups", "csv": "whole", "json": "whole"}
+    assert get_format("jsonl").split_unit_of("a.jsonl") == "bytes"
+    assert get_format("jsonl").split_unit_of("a.jsonl.zst") == "whole"
+    assert get_format("parquet").split_unit_of("a.parquet") == "row_groups"
+
+
+def test_a_format_that_does_not_say_how_it_splits_is_refused():
+    with pytest.raises(TypeError, match="split_unit must be one of bytes, row_groups, whole"):
+
+        class Undeclared(Format):
+            name = "xml"
+            extensions = (".xml",)
+
+    with pytest.raises(TypeError, match="got 'lines'"):
+
+        class Misdeclared(Format):
+            name = "xml"
+            extensions = (".xml",)
+            split_unit = "lines"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("a/train.ndjson.gz", "jsonl"),
+        ("b.TSV", "csv"),
+        ("c.arrow", ".arrow"),
+        ("d.csv.bz2", ".csv.bz2"),
+        ("e.feather.zip", ".feather.zip"),
+        ("notes.txt", None),
+        ("x.bz2", None),
+    ],
+)
+def test_data_kind(name, kind):
+    assert data_kind(name) == kind
+    assert looks_like_data(name) is (kind is not None)
+    assert is_data_file(name) is (kind is not None and not kind.startswith("."))
+
+
+@pytest.mark.parametrize(
+    ("ending", "matches"),
+    [("parquet", True), ("jsonl.zst", True), ("ndjson", True), ("arrow", True), ("csv.bz2", True),
+     ("txt", False), ("jsonl.rar", False), ("gz", False)],
+)
+def test_extension_pattern_recognises_every_data_file(ending, matches):
+    assert bool(re.fullmatch(EXTENSION_PATTERN, ending)) is matches

@@ -17,7 +17,7 @@ def test_parse_answer():
 
 def test_every_real_row_has_a_final_answer(tmp_path):
     ds = cd.load(os.path.join(GSM8K, "test.jsonl"), split="train", streaming=True)
-    summary = ds._with(Gsm8kAnswers()).write_parquet(str(tmp_path / "out"), split="test")
+    summary = ds.apply(Gsm8kAnswers()).write_parquet(str(tmp_path / "out"), split="test")
     assert summary.counts.rows_written == 1319 and summary.counts.rows_filtered == 0
     out = cd.load(str(tmp_path / "out"), split="test")
     first = out[0]

@@ -23,8 +23,8 @@ import crucible_datasets as cd
 from crucible_datasets import synthetic, writing
 from crucible_datasets.errors import BadRecordError
 from crucible_datasets.pipeline import Pipeline
-from crucible_datasets.runners import _beam_job, _beam_pool, local
-from crucible_datasets.runners import beam as beam_runner
+from crucible_datasets.runners.beam import BeamRunner, job, plan
+from crucible_datasets.runners.local import LocalRunner
 from crucible_datasets.sinks import JsonlSink, ParquetSink
 from crucible_datasets.sources import FileSource
 from crucible_datasets.transforms.stream import Shuffle
@@ -89,11 +89,10 @@ def manifest_split(path: str, split: str = "train") -> dict:
 
 def write_both(ds, tmp_path, *, num_shards=4, options=None, sink=ParquetSink, **sink_kwargs):
     """The same dataset written by the local runner and by Beam; both summaries."""
-    loc = local.write(ds.pipeline, sink(str(tmp_path / "local"), **sink_kwargs), num_shards=num_shards)
-    bm = beam_runner.write(
-        ds.pipeline, sink(str(tmp_path / "beam"), **sink_kwargs), runner="FnApiRunner",
-        num_shards=num_shards, options=options or [],
-    )  # fmt: skip
+    local_sink = sink(str(tmp_path / "local"), **sink_kwargs)
+    loc = LocalRunner().write(ds.pipeline, local_sink, num_shards=num_shards)
+    beam_sink = sink(str(tmp_path / "beam"), **sink_kwargs)
+    bm = BeamRunner().write(ds.pipeline, beam_sink, num_shards=num_shards, options=options or [])
     return loc, bm
 
 
@@ -151,7 +150,7 @@ def test_fewer_parts_than_shards_gz(tmp_path):
 def test_in_memory_dataset(tmp_path):
     ds = cd.Dataset.from_list([{"x": i, "y": str(i)} for i in range(500)])
     pipe = ds._pipeline()
-    loc = local.write(pipe, ParquetSink(str(tmp_path / "local")), num_shards=2)
+    loc = LocalRunner().write(pipe, ParquetSink(str(tmp_path / "local")), num_shards=2)
     bm = ds.write_parquet(str(tmp_path / "beam"), num_shards=2, runner="direct")
     assert_same_write(loc, bm)
 
@@ -195,7 +194,7 @@ def test_bad_record_raises_the_original_error(ot_file, tmp_path):
     ds = cd.load(path, split="train", streaming=True)
     sink = ParquetSink(str(tmp_path / "out"))
     with pytest.raises(BadRecordError, match="bad.jsonl, line"):
-        beam_runner.write(ds.pipeline, sink, runner="FnApiRunner", num_shards=2, options=[])
+        BeamRunner().write(ds.pipeline, sink, num_shards=2, options=[])
     assert not os.path.exists(sink.split_temp_dir)
     assert not os.path.exists(os.path.join(sink.path, "data"))
 
@@ -231,7 +230,7 @@ def double_v(cols: dict) -> dict:
 
 
 @pytest.mark.parametrize(
-    "build, plan",
+    "build, kind",
     [
         (lambda ds: ds.filter(keep_odd_k).take(1234), "tasks"),
         (lambda ds: ds.skip(3333).map(plus_one), "tasks"),
@@ -239,13 +238,14 @@ def double_v(cols: dict) -> dict:
         (lambda ds: ds.dedupe(key="k").map(plus_one), "distributed"),
         (lambda ds: ds.dedupe(key=["k"]).take(100), "tasks"),
         (lambda ds: ds.dedupe().map(double_v, batched=True, batch_size=100), "tasks"),
+        (lambda ds: ds.dedupe(key="v").dedupe(key="k").map(plus_one), "distributed"),
     ],
-    ids=["take", "skip", "dedupe", "dedupe-key", "dedupe-take", "dedupe-batched"],
+    ids=["take", "skip", "dedupe", "dedupe-key", "dedupe-take", "dedupe-batched", "two-keyed"],
 )
-def test_whole_stream_matches_local(dup_file, tmp_path, build, plan):
+def test_whole_stream_matches_local(dup_file, tmp_path, build, kind):
     ds = build(_dup(dup_file))
-    beam_plan = beam_runner.plan_beam(ds.pipeline, 4)
-    assert beam_plan.kind == plan and (plan == "tasks" or len(beam_plan.tasks) > 1)
+    beam_plan = plan.plan_beam(ds.pipeline, 4)
+    assert beam_plan.kind == kind and (kind == "tasks" or len(beam_plan.tasks) > 1)
     loc, bm = write_both(ds, tmp_path, sink=JsonlSink)
     assert rows_of(bm) == rows_of(loc)
     assert bm.counts == loc.counts and bm.counts.reconciles()
@@ -261,16 +261,16 @@ def test_shuffle_same_rows_and_take_same_count(dup_file, tmp_path):
     loc, bm = write_both(ds.shuffle(seed=3).map(plus_one), tmp_path / "all", sink=JsonlSink)
     assert rows_of(bm) == rows_of(loc) and bm.counts == loc.counts
     assert names(bm) == names(loc)
-    again = beam_runner.write(
-        ds.shuffle(seed=3).map(plus_one).pipeline, JsonlSink(str(tmp_path / "again")), runner="FnApiRunner",
-        num_shards=4,
-    )  # fmt: skip
+    again = BeamRunner().write(
+        ds.shuffle(seed=3).map(plus_one).pipeline, JsonlSink(str(tmp_path / "again")), num_shards=4
+    )
     for first, second in zip(bm.files, again.files, strict=True):  # a seeded shuffle is repeatable
         with open(first, "rb") as a, open(second, "rb") as b:
             assert a.read() == b.read()
     loc, bm = write_both(ds.shuffle(seed=3).take(500), tmp_path / "take", sink=JsonlSink, options=TWO_WORKERS)
     assert bm.rows == loc.rows == 500 and bm.counts == loc.counts
-    assert rows_of(bm) <= rows_of(local.write(ds.pipeline, JsonlSink(str(tmp_path / "input")), num_shards=1))
+    everything = LocalRunner().write(ds.pipeline, JsonlSink(str(tmp_path / "input")), num_shards=1)
+    assert rows_of(bm) <= rows_of(everything)
 
 
 # --- num_shards: the same shards on every runner ------------------------------------------------------
@@ -326,11 +326,11 @@ def test_retried_task_does_not_duplicate_rows(ot_file, tmp_path):
     pipe = openthoughts_job(ot_file).pipeline
     sink = ParquetSink(str(tmp_path / "out"))
     tasks = pipe.plan_tasks(3)
-    run = beam_runner.RunShardTask(pipe, sink)
+    run = job.RunShardTask(pipe, sink)
     reports = [next(iter(run.process(t))) for t in tasks]
     reports.append(next(iter(run.process(tasks[1]))))  # task 1 runs again (a retried bundle)
-    summary = next(iter(beam_runner.Finalize(sink, "x", None, False, None).process(reports)))
-    expected = local.write(pipe, ParquetSink(str(tmp_path / "local")), num_shards=3)
+    summary = next(iter(job.Finalize(sink, "x", None, False, None).process(reports)))
+    expected = LocalRunner().write(pipe, ParquetSink(str(tmp_path / "local")), num_shards=3)
     assert rows_of(summary) == rows_of(expected)
     assert names(summary) == names(expected)
 
@@ -340,56 +340,30 @@ def test_metrics_match_summary(ot_file, tmp_path):
     sink = ParquetSink(str(tmp_path / "out"))
     summary_path = str(tmp_path / "summary.pkl")
     root = beam.Pipeline(runner=FnApiRunner())
-    beam_runner.build(root, pipe, sink, 2, summary_path=summary_path)
+    job.build(root, pipe, sink, 2, summary_path=summary_path)
     result = root.run()
     result.wait_until_finish()
     counters = result.metrics().query(MetricsFilter().with_namespace("crucible"))["counters"]
     got = {c.key.metric.name: c.committed for c in counters}
-    summary = _beam_job._read_summary(summary_path)
+    summary = job._read_summary(summary_path)
     assert got == summary.counts.as_dict() and got["bytes_read"] > 0
 
 
-def test_merge_counts_per_task_and_per_stage():
-    a = beam_runner.TaskReport(rows_read=10, stages=[(0, 10, 4), (1, 4, 8)])
-    b = beam_runner.TaskReport(rows_read=10, stages=[(0, 10, 10), (1, 10, 6)])
-    per_task = beam_runner.merge_counts([a, b], per_stage=False)
-    per_stage = beam_runner.merge_counts([a, b], per_stage=True)
-    assert (per_task.rows_filtered, per_task.rows_added) == (6 + 4, 4)
-    assert (per_stage.rows_filtered, per_stage.rows_added) == (6, 0)
-
-
 def test_running_mode_follows_worker_count():
-    _, opts = _beam_job._runner_and_options("FnApiRunner", ["--direct_num_workers=2"])
+    _, opts = job._runner_and_options("FnApiRunner", ["--direct_num_workers=2"])
     assert opts.get_all_options()["direct_running_mode"] == "multi_processing"
-    _, opts = _beam_job._runner_and_options("FnApiRunner", [])
+    _, opts = job._runner_and_options("FnApiRunner", [])
     assert opts.get_all_options()["direct_running_mode"] == "in_memory"
-    runner, opts = _beam_job._runner_and_options("DataflowRunner", ["--project=p"])
+    runner, opts = job._runner_and_options("DataflowRunner", ["--project=p"])
     assert runner == "DataflowRunner" and opts.get_all_options()["project"] == "p"
-    assert beam_runner.local_workers("FnApiRunner", ["--direct_num_workers", "3"]) == 3
-    assert beam_runner.local_workers("FnApiRunner", ["--direct_num_workers=0"]) == (os.cpu_count() or 1)
-    assert beam_runner.local_workers("DataflowRunner", ["--direct_num_workers=2"]) == 0
-
-
-def test_workers_without_a_warm_pool_start_fresh(tmp_path):
-    ds = cd.load(GSM8K, split="train", streaming=True).select_columns(["question"])
-    empty = _beam_pool.WarmPool(str(tmp_path / "no-workers"), [])  # attach finds no warm worker
-    os.makedirs(empty.folder)
-    bm = _beam_job.run(
-        ds.pipeline, JsonlSink(str(tmp_path / "out")), runner="FnApiRunner", num_shards=2,
-        options=TWO_WORKERS, pool=empty,
-    )  # fmt: skip
-    assert bm.rows == 7473 and names(bm) == [f"data/train-0000{i}-of-00002.jsonl" for i in range(2)]
-
-
-def test_unused_warm_workers_end_with_the_pool():
-    pool = _beam_pool.WarmPool.start(2)
-    pool.close()
-    assert all(p.returncode is not None for p in pool.processes) and not os.path.exists(pool.folder)
+    assert plan.local_workers("FnApiRunner", ["--direct_num_workers", "3"]) == 3
+    assert plan.local_workers("FnApiRunner", ["--direct_num_workers=0"]) == (os.cpu_count() or 1)
+    assert plan.local_workers("DataflowRunner", ["--direct_num_workers=2"]) == 0
 
 
 def test_file_source_description_is_the_manifest_source(ot_file, tmp_path):
     pipe = Pipeline(FileSource((ot_file,), description="my source"))
-    bm = beam_runner.write(pipe, JsonlSink(str(tmp_path / "o")), runner="FnApiRunner", num_shards=1)
+    bm = BeamRunner().write(pipe, JsonlSink(str(tmp_path / "o")), num_shards=1)
     assert bm.source == "my source" and bm.rows == 3000 and bm.wall_seconds > 0
     with open(os.path.join(bm.path, "manifest.json")) as f:
         entry = json.load(f)["configs"]["default"]["splits"]["train"]

@@ -31,7 +31,7 @@ FAST_RETRIES = dict(max_attempts=5, max_seconds=15.0, base_delay=0.05, max_delay
 @pytest.fixture
 def fast_retries():
     """A quick retry policy for this test (attempts and delays small, bounds kept)."""
-    from crucible_datasets.storage.retry import RetryPolicy, set_default_policy
+    from crucible_datasets.storage.http.retry import RetryPolicy, set_default_policy
 
     policy = RetryPolicy(**FAST_RETRIES)
     set_default_policy(policy)
@@ -57,7 +57,7 @@ def hf_env(monkeypatch, tmp_path):
 
 @pytest.fixture
 def hub_server(monkeypatch, hf_env, fast_retries):
-    from crucible_datasets.storage import hub
+    from crucible_datasets.storage.hub import tokens
 
     server = HubServer(page_size=3)
     server.shas = build_hub(server)
@@ -65,7 +65,7 @@ def hub_server(monkeypatch, hf_env, fast_retries):
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     yield server
     server.stop()
-    hub.forget_tokens()
+    tokens.forget_tokens()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
 from crucible_datasets.counts import RunCounts
 from crucible_datasets.sinks import ParquetSink, TaskResult, WriteSummary
-from crucible_datasets.sinks.base import shard_counts
+from crucible_datasets.sinks.shards import shard_counts
 from tests.sinks.helpers import card_front_matter, files_under, filled, manifest, read_parquet_rows, write
 
 

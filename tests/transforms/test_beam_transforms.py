@@ -18,6 +18,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
+import crucible_datasets as cd
 import crucible_datasets.transforms as ct
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.base import ReadOptions
@@ -330,6 +331,47 @@ def test_whole_collection_transforms(tmp_path):
         assert_that(sampled, equal_to(expected), label="sample")
 
 
+def not_seven(row: dict) -> bool:
+    return row["k"] != 7
+
+
+def test_key_dedupe_keeps_the_first_row_on_every_runner(tmp_path):
+    # duplicates of a key differ outside it, and a later duplicate has the smaller canonical JSON
+    rows = [{"k": i % 700, "v": 10_000 - i, "text": "x" * (i % 11)} for i in range(3000)]
+    path = str(tmp_path / "in.jsonl")
+    write_lines(path, rows)
+    expected = Counter(canon(r) for r in rows if r["k"] != 7 and r["v"] > 10_000 - 700)
+    ds = cd.load(path, split="train", streaming=True).filter(not_seven).dedupe(key="k")
+    local = ds.write_jsonl(str(tmp_path / "local"), num_shards=2)
+    beam_run = ds.write_jsonl(str(tmp_path / "direct"), num_shards=2, runner="direct")
+    out = str(tmp_path / "transforms")
+    with beam.Pipeline(runner=FnApiRunner()) as root:
+        _ = (
+            root
+            | ct.ReadSplit(path, batch_rows=50, chunk_bytes=4096)
+            | ct.Filter(not_seven)  # a per-batch stage keeps the batches' positions
+            | ct.Dedupe(key="k")
+            | ct.WriteSplit(JsonlSink(out))
+        )
+    for folder in (local.path, beam_run.path, out):
+        data = os.path.join(folder, "data")
+        lines = [line for f in os.listdir(data) for line in open(os.path.join(data, f), "rb")]
+        assert Counter(canon(orjson.loads(line)) for line in lines) == expected, folder
+
+
+def test_batches_carry_their_position_through_per_batch_stages(tmp_path):
+    path = str(tmp_path / "in.jsonl")
+    write_lines(path, sample_rows(40))
+    source = source_of([path], chunk_bytes=200, batch_rows=3, kind=SplitSource)
+    batches = source_test_utils.read_from_source(source)
+    positions = [b.position for b in batches]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    assert all(0 <= p[0] < 1 for p in positions)
+    [out] = ct.ApplyStages([RowFilter(is_even)]).stages[0].apply(iter(batches[1:2]), ct.StageCounter())
+    assert out.position == batches[1].position
+    assert pickle.loads(pickle.dumps(out)).position == out.position
+
+
 def test_two_workers_read_and_write(tmp_path):
     rows = sample_rows(20000)
     path = str(tmp_path / "in.jsonl")
@@ -351,7 +393,20 @@ def test_two_workers_read_and_write(tmp_path):
     assert sorted(ids) == list(range(0, 20000, 2))
 
 
+class FirstOfEach(ct.KeyedStage):
+    def key(self, row, position):
+        return row["id"]
+
+    def choose(self, a, b):
+        return min(a, b, key=lambda pair: pair[0])
+
+    def order(self, key, position):
+        return position
+
+
 def test_for_stage_maps_stages_to_transforms():
+    assert isinstance(ct.for_stage(FirstOfEach()), ct.Keyed)
+    assert isinstance(ct.for_stage(ct.ShuffleStage(seed=1)), ct.Shuffle)
     assert isinstance(ct.for_stage(ct.TakeStage(3)), ct.Take)
     assert isinstance(ct.for_stage(ct.DedupeStage("a")), ct.Dedupe)
     assert isinstance(ct.for_stage(ct.RowMap(with_len)), ct.ApplyStages)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import requests
 
-from crucible_datasets.storage.http_client import normalize_etag, read_body, send
-from crucible_datasets.storage.retry import (
+from crucible_datasets.storage.http.client import normalize_etag, read_body, send
+from crucible_datasets.storage.http.retry import (
     RemoteChangedError,
     RemoteError,
     RetryPolicy,

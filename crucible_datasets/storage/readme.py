@@ -1,12 +1,16 @@
 """The YAML header of a dataset card (README.md) and its ``configs:`` block, Hub style.
 
+The one reader of card front matter, for discovery (:func:`yaml_header`, strict) and for the
+card writer (:func:`split_front_matter`, lenient: it keeps the body and replaces a bad header).
 The header is the YAML between a leading ``---`` line and the next ``---`` line, found with the
-same regular expression as ``huggingface_hub.repocard``. Duplicate keys are an error, as in
-``datasets.utils.metadata``.
+same regular expression as ``huggingface_hub.repocard`` (an empty header, ``---`` right after
+``---``, counts too). Duplicate keys are an error, as in ``datasets.utils.metadata``.
 
 >>> text = "---\\nconfigs:\\n- config_name: main\\n  data_files: main/*.parquet\\n---\\n# Card\\n"
 >>> configs_block(yaml_header(text))
 [{'config_name': 'main', 'data_files': 'main/*.parquet'}]
+>>> split_front_matter(text)[1]
+'# Card\\n'
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from collections import Counter
 
 import yaml
 
-# huggingface_hub/repocard.py: REGEX_YAML_BLOCK
-_YAML_BLOCK = re.compile(r"^(\s*---[\r\n]+)([\S\s]*?)([\r\n]+---(\r\n|\n|$))")
+# huggingface_hub/repocard.py: REGEX_YAML_BLOCK, plus an empty header (the YAML group is optional).
+_YAML_BLOCK = re.compile(r"^(\s*---[\r\n]+)(?:([\S\s]*?)[\r\n]+)?(---(\r\n|\n|$))")
 
 DATA_FILES_EXAMPLES = """\
 data_files: data.csv
@@ -47,15 +51,18 @@ class _NoDuplicateSafeLoader(yaml.SafeLoader):
         return mapping
 
 
-def yaml_header(readme_text: str | None) -> dict:
-    """The parsed YAML header of a README, or ``{}`` when it has none."""
-    if not readme_text:
-        return {}
-    match = _YAML_BLOCK.search(readme_text.lstrip("\ufeff"))
+def _header(readme_text: str) -> tuple[str | None, str]:
+    """``(yaml_text, body)``; ``yaml_text`` is None when the card has no header."""
+    text = readme_text.lstrip("\ufeff")
+    match = _YAML_BLOCK.search(text)
     if match is None:
-        return {}
+        return None, readme_text
+    return match.group(2) or "", text[match.end() :]
+
+
+def _parse(yaml_text: str) -> dict:
     try:
-        data = yaml.load(match.group(2), Loader=_NoDuplicateSafeLoader)
+        data = yaml.load(yaml_text, Loader=_NoDuplicateSafeLoader)
     except yaml.YAMLError as exc:
         raise ReadmeError(f"the YAML header of README.md is not valid YAML: {exc}") from exc
     if data is None:
@@ -63,6 +70,33 @@ def yaml_header(readme_text: str | None) -> dict:
     if not isinstance(data, dict):
         raise ReadmeError(f"the YAML header of README.md must be a mapping, got {type(data).__name__}")
     return data
+
+
+def yaml_header(readme_text: str | None) -> dict:
+    """The parsed YAML header of a README, or ``{}`` when it has none; :class:`ReadmeError` if bad."""
+    if not readme_text:
+        return {}
+    yaml_text, _ = _header(readme_text)
+    return {} if yaml_text is None else _parse(yaml_text)
+
+
+def split_front_matter(text: str) -> tuple[dict | None, str]:
+    """``(yaml_dict, body)`` of a card; ``None`` when it has no (valid) front matter.
+
+    A header that is not a valid mapping gives ``None`` and the body after it.
+
+    >>> split_front_matter("---\\na: 1\\n---\\nbody\\n"), split_front_matter("no header")
+    (({'a': 1}, 'body\\n'), (None, 'no header'))
+    >>> split_front_matter("---\\nkey: [unclosed\\n---\\nBody\\n")
+    (None, 'Body\\n')
+    """
+    yaml_text, body = _header(text)
+    if yaml_text is None:
+        return None, text
+    try:
+        return _parse(yaml_text), body
+    except ReadmeError:
+        return None, body
 
 
 def configs_block(header: dict) -> list[dict]:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3
 
-from crucible_datasets.storage.retry import (
+from crucible_datasets.storage.http.retry import (
     RemoteError,
     RetryPolicy,
     TransientError,

@@ -6,7 +6,7 @@ revision points to when the file is opened; ``match`` lists through the Hub tree
 and supports ``*`` and ``**``. Importing this module registers the scheme with Beam;
 :mod:`crucible_datasets.storage.filesystem` imports it, so Beam workers have it as well.
 
-Tokens: see :func:`crucible_datasets.storage.hub.get_token` (``HF_TOKEN`` in workers).
+Tokens: see :func:`crucible_datasets.storage.hub.tokens.get_token` (``HF_TOKEN`` in workers).
 
 >>> HfFileSystem.scheme(), HfFileSystem(None).split("hf://datasets/o/n@main/a/b.parquet")
 ('hf', ('hf://datasets/o/n@main/a', 'b.parquet'))
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata, FileSystem
 
-from crucible_datasets.storage import hub
-from crucible_datasets.storage.http_filesystem import ReadOnlyFileSystem, wrap_compression
-from crucible_datasets.storage.retry import RemoteNotFoundError
+from crucible_datasets.storage.http.filesystem import ReadOnlyFileSystem, wrap_compression
+from crucible_datasets.storage.http.retry import RemoteNotFoundError
+from crucible_datasets.storage.hub.api import file_entry, list_files
+from crucible_datasets.storage.hub.files import open_file
+from crucible_datasets.storage.hub.paths import parse_hf_url
 
 
 class HfFileSystem(ReadOnlyFileSystem, FileSystem):
@@ -35,7 +37,7 @@ class HfFileSystem(ReadOnlyFileSystem, FileSystem):
         return "/".join([basepath.rstrip("/"), *(p.strip("/") for p in paths)])
 
     def split(self, path: str) -> tuple[str, str]:
-        where = hub.parse_hf_url(path)
+        where = parse_hf_url(path)
         if not where.path:
             return where.root, ""
         head, _, tail = where.path.rpartition("/")
@@ -47,22 +49,22 @@ class HfFileSystem(ReadOnlyFileSystem, FileSystem):
     def _list(self, dir_or_prefix: str):
         """Every file below the folder, recursively (Beam's pattern filter does the rest)."""
         base = dir_or_prefix.rstrip("/")
-        where = hub.parse_hf_url(base)
+        where = parse_hf_url(base)
         skip = len(where.path) + 1 if where.path else 0
-        for entry in hub.list_files(where):
+        for entry in list_files(where):
             # keep the caller's spelling of the root, so Beam's pattern filter matches it
             yield FileMetadata(f"{base}/{entry['path'][skip:]}", int(entry.get("size") or 0))
 
     def _entry(self, path: str) -> dict:
-        where = hub.parse_hf_url(path)
-        entry = hub.file_entry(where)
+        where = parse_hf_url(path)
+        entry = file_entry(where)
         if entry is None:
             raise RemoteNotFoundError(f"{where.describe()}: not found")
         return entry
 
     def exists(self, path: str) -> bool:
-        where = hub.parse_hf_url(path)
-        return hub.file_entry(where) is not None
+        where = parse_hf_url(path)
+        return file_entry(where) is not None
 
     def metadata(self, path: str) -> FileMetadata:
         return FileMetadata(path, int(self._entry(path).get("size") or 0))
@@ -80,4 +82,4 @@ class HfFileSystem(ReadOnlyFileSystem, FileSystem):
         return lfs.get("oid") or lfs.get("sha256") or entry.get("oid") or str(entry.get("size"))
 
     def open(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
-        return wrap_compression(hub.open_file(path), path, mime_type, compression_type)
+        return wrap_compression(open_file(path), path, mime_type, compression_type)

@@ -1,50 +1,38 @@
-"""The Beam job of ``runners/beam.py``: its ``DoFn``s, the graph (:func:`build`) and the run.
+"""The Beam job of ``runners/beam/``: its ``DoFn``s, the graph (:func:`build`) and the run.
 
-Kept apart from ``runners/beam.py`` so that ``beam.write`` can start worker processes before
-this module (and Apache Beam) is imported. The design is described in ``runners/beam.py``.
+Kept apart from ``runners/beam/__init__.py`` so that the runner can start worker processes
+before this module (and Apache Beam) is imported. The design is described there; the plan
+(which graph) comes from ``plan.py``.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
-import logging
 import os
 import pickle
 import shutil
-import sys
 import tempfile
 import time
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from crucible_datasets.batch import Batch
-from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS
 from crucible_datasets.pipeline import Pipeline, ShardTask, Tally
 from crucible_datasets.progress import FolderProgress, TaskProgressFile
-from crucible_datasets.runners.beam import (
-    LOCAL_RUNNERS,
-    METRICS_NAMESPACE,
-    BeamPlan,
-    TaskReport,
-    local_workers,
-    merge_counts,
-    plan_beam,
-)
-from crucible_datasets.runners.local import write_task
+from crucible_datasets.runners.base import TaskReport, merge_counts, run_task, stage_counts
+from crucible_datasets.runners.beam.plan import LOCAL_RUNNERS, BeamPlan, local_workers, plan_beam
 from crucible_datasets.sinks import Sink, WriteSummary
 from crucible_datasets.storage import filesystem as fs
 from crucible_datasets.transforms.base import StageCounter, apply_stages
-from crucible_datasets.transforms.stream import Dedupe, Shuffle, row_digest
+from crucible_datasets.transforms.beam import KeyedRows, in_order, range_of
+
+METRICS_NAMESPACE = "crucible"
 
 # --- DoFns ---------------------------------------------------------------------------------------
-
 
 class _ErrorCapture:
     """Keeps the original exception of a failed task where the driver can re-raise it."""
@@ -84,7 +72,7 @@ def _rebuild_error(cls: type, args: tuple, state: dict) -> BaseException:
 
 
 class RunShardTask(beam.DoFn):
-    """Runs one :class:`ShardTask` like the local runner and emits its :class:`TaskReport`."""
+    """Runs one :class:`ShardTask` (``runners.base.run_task``) and emits its :class:`TaskReport`."""
 
     def __init__(self, pipeline: Pipeline, sink: Sink, error_dir: str | None = None) -> None:
         self.pipeline = pipeline
@@ -98,43 +86,36 @@ class RunShardTask(beam.DoFn):
             progress = TaskProgressFile(os.path.join(self.progress_dir, f"progress-{task.index:05d}.json"))
         tally = Tally(progress=progress)
         try:
-            results = write_task(self.pipeline, task, self.sink, tally)
+            report = run_task(self.pipeline, task, self.sink, tally)
         except Exception as exc:
             self.capture.save(exc)
             raise
         finally:
             tally.close()
-        yield TaskReport.from_tally(tally, results)
+        yield report
 
 
 class ReadRows(beam.DoFn):
-    """A read task of a distributed dedupe/shuffle: the stages before it, then keyed rows.
-
-    Emits, for dedupe, ``(digest, (position, row))`` so that the first row of each digest can be
-    chosen; for shuffle, ``(random 64-bit key, row)`` (the key from the run's salt and the
-    row's position).
+    """A read task of the distributed plan: the stages before the keyed ones, then
+    ``(position, row)`` pairs, the position being ``(task / tasks, batch, row)`` (input order).
     Its :class:`TaskReport` goes to the ``"report"`` output.
     """
 
-    def __init__(self, pipeline: Pipeline, split: int, salt: bytes, error_dir: str | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, first: int, num_tasks: int, error_dir: str | None = None) -> None:
         self.pipeline = pipeline
-        self.split = split
-        self.salt = salt
+        self.first = first
+        self.num_tasks = num_tasks
         self.capture = _ErrorCapture(error_dir)
 
     def process(self, task: ShardTask) -> Iterator:
-        prefix = Pipeline(self.pipeline.source, self.pipeline.stages[: self.split])
-        stage = self.pipeline.stages[self.split]
+        prefix = Pipeline(self.pipeline.source, self.pipeline.stages[: self.first])
+        where = task.index / self.num_tasks
         tally = Tally()
         emitted = 0
         try:
             for b, batch in enumerate(prefix.run_parts(task.parts, tally)):
                 for j, row in enumerate(batch.rows):
-                    position = (task.index, b, j)
-                    if isinstance(stage, Dedupe):
-                        yield row_digest(row, stage.key), (position, row)
-                    else:
-                        yield _random_key(self.salt, position), row
+                    yield (where, b, j), row
                 emitted += len(batch)
         except Exception as exc:
             self.capture.save(exc)
@@ -142,19 +123,8 @@ class ReadRows(beam.DoFn):
         finally:
             tally.close()
         report = TaskReport.from_tally(tally, [])
-        report.stages.append((self.split, emitted, 0))
+        report.stages.append((self.first, emitted, 0))
         yield beam.pvalue.TaggedOutput("report", report)
-
-
-def _random_key(salt: bytes, position: tuple[int, int, int]) -> int:
-    data = salt + b"%d.%d.%d" % position
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
-
-
-def _slot_of(key: object, num_slots: int) -> int:
-    if isinstance(key, int):
-        return key % num_slots
-    return zlib.crc32(repr(key).encode()) % num_slots
 
 
 def _batches(rows: Iterable[dict], batch_rows: int) -> Iterator[Batch]:
@@ -169,40 +139,31 @@ def _batches(rows: Iterable[dict], batch_rows: int) -> Iterator[Batch]:
 
 
 class WriteSlot(beam.DoFn):
-    """Writes the rows of one output slot after a distributed dedupe/shuffle.
+    """Writes one output slot of the distributed plan: a range of the survivors' positions.
 
-    Input ``(slot, [(key, row), ...])``; the rows are regrouped into batches, passed through the
-    per-batch stages after the whole-stream one, and written as the slot's shard task. After a
-    dedupe the rows (keyed by position) are put back in input order; after a shuffle in order
-    of their random keys when the shuffle has a seed (repeatable whatever order they arrive
-    in); both hold the slot in memory. An unseeded shuffle mixes them through its bounded
-    buffer.
+    Input ``(slot, [(position, row), ...])``: the rows are put in position order (the slot is
+    held in memory), regrouped into batches, passed through the per-batch stages after the
+    keyed ones (from ``stop``), and written as the slot's shard task.
     """
 
-    def __init__(self, pipeline: Pipeline, split: int, sink: Sink, batch_rows: int, error_dir=None) -> None:
+    def __init__(self, pipeline: Pipeline, stop: int, sink: Sink, batch_rows: int, error_dir=None) -> None:
         self.pipeline = pipeline
-        self.split = split
+        self.stop = stop
         self.sink = sink
         self.batch_rows = batch_rows
         self.capture = _ErrorCapture(error_dir)
 
     def process(self, element: tuple[int, Iterable]) -> Iterator[TaskReport]:
-        slot, keyed = element
-        stage = self.pipeline.stages[self.split]
+        slot, pairs = element
         received = StageCounter()
-        if isinstance(stage, Dedupe) or stage.seed is not None:  # position / seeded key order
-            keyed = sorted(keyed, key=lambda kv: kv[0])
 
         def rows() -> Iterator[dict]:
-            for _, row in keyed:
+            for _, row in in_order(pairs):
                 received.rows_out += 1
                 yield row
 
-        stream: Iterator[Batch] = _batches(rows(), self.batch_rows)
-        if isinstance(stage, Shuffle) and stage.seed is None:
-            stream = Shuffle(None, stage.buffer_size, self.batch_rows).apply(stream, StageCounter())
         counters: list[StageCounter] = []
-        stream = apply_stages(stream, self.pipeline.stages[self.split + 1 :], counters)
+        stream = apply_stages(_batches(rows(), self.batch_rows), self.pipeline.stages[self.stop :], counters)
         try:
             with self.sink.open_task(slot) as writer:
                 for batch in stream:
@@ -211,8 +172,7 @@ class WriteSlot(beam.DoFn):
         except Exception as exc:
             self.capture.save(exc)
             raise
-        stages = [(self.split, 0, received.rows_out)]
-        stages += [(self.split + 1 + i, c.rows_in, c.rows_out) for i, c in enumerate(counters)]
+        stages = [(self.stop - 1, 0, received.rows_out), *stage_counts(counters, self.stop)]
         yield TaskReport(results=[result], stages=stages)
 
 
@@ -301,12 +261,10 @@ def build(
     *,
     summary_path: str | None = None,
     error_dir: str | None = None,
-    salt: bytes | None = None,
     started_at: float | None = None,
 ) -> beam.PCollection:
     """Add the write of ``pipeline`` to the Beam pipeline ``root``; a PCollection of one summary."""
     plan = plan_beam(pipeline, num_shards)
-    description = pipeline.source.description
     tasks = (
         root
         | "Tasks" >> beam.Create(list(plan.tasks), reshuffle=False)
@@ -316,60 +274,59 @@ def build(
         reports = tasks | "RunTasks" >> beam.ParDo(RunShardTask(pipeline, sink, error_dir))
         expected = len(plan.tasks)
     else:
-        stage = pipeline.stages[plan.split]
-        seed = getattr(stage, "seed", None)
-        if salt is None:  # a seeded shuffle is repeatable, as it is on the local runner
-            salt = os.urandom(16) if seed is None else f"seed:{seed!r}:".encode()
-        reports = _distributed(tasks, plan, pipeline, sink, num_shards, salt, error_dir)
+        reports = _distributed(tasks, plan, pipeline, sink, num_shards, error_dir)
         expected = None
     finalize = Finalize(
-        sink, description, expected, plan.whole_stream, summary_path, error_dir, started_at, num_shards
-    )
+        sink, pipeline.source.description, expected, plan.whole_stream, summary_path, error_dir, started_at,
+        num_shards,
+    )  # fmt: skip
     return reports | "CollectReports" >> beam.combiners.ToList() | "Finalize" >> beam.ParDo(finalize)
 
 
+def _survivors_report(first: int):
+    """The counts between two keyed stages: ``first`` kept ``n`` rows, the next one got them."""
+
+    def report(n: int) -> TaskReport:
+        return TaskReport(stages=[(first, 0, n), (first + 1, n, 0)])
+
+    return report
+
+
 def _distributed(
-    tasks, plan: BeamPlan, pipeline: Pipeline, sink: Sink, num_shards: int, salt: bytes, error_dir: str | None
+    tasks, plan: BeamPlan, pipeline: Pipeline, sink: Sink, num_shards: int, error_dir: str | None
 ):
-    split = plan.split
-    stage = pipeline.stages[split]
-    batch_rows = getattr(getattr(pipeline.source, "options", None), "batch_rows", None) or DEFAULT_BATCH_ROWS
-    read = tasks | "ReadRows" >> beam.ParDo(ReadRows(pipeline, split, salt, error_dir)).with_outputs(
-        "report", main="rows"
-    )
-    if isinstance(stage, Dedupe):
-        keyed = (
-            read.rows
-            | "FirstPerDigest" >> beam.CombinePerKey(min)
-            | "ByPosition" >> beam.Map(lambda kv: kv[1])
-        )
-        num_tasks = len(plan.tasks)  # slot k: a contiguous range of read tasks, for input order
-
-        def slot_of(kv) -> int:
-            return kv[0][0] * num_shards // num_tasks
-    else:
-        keyed = read.rows
-
-        def slot_of(kv) -> int:
-            return _slot_of(kv[0], num_shards)
-
+    keyed = plan.keyed
+    read = tasks | "ReadRows" >> beam.ParDo(
+        ReadRows(pipeline, keyed.start, len(plan.tasks), error_dir)
+    ).with_outputs("report", main="rows")
+    outputs = [read.report]
+    pairs = read.rows
+    for i in keyed:
+        pairs = pairs | f"Keyed{i}" >> KeyedRows(pipeline.stages[i])
+        if i + 1 < keyed.stop:
+            outputs.append(
+                pairs
+                | f"Count{i}" >> beam.combiners.Count.Globally()
+                | f"Report{i}" >> beam.Map(_survivors_report(i))
+            )
     slots = (
-        keyed
-        | "ToSlot" >> beam.Map(lambda kv: (slot_of(kv), kv))
+        pairs
+        | "ToSlot" >> beam.Map(lambda pair: (range_of(pair[0], num_shards), pair))
         | "GroupBySlot" >> beam.GroupByKey()
-        | "WriteSlots" >> beam.ParDo(WriteSlot(pipeline, split, sink, batch_rows, error_dir))
+        | "WriteSlots"
+        >> beam.ParDo(WriteSlot(pipeline, keyed.stop, sink, pipeline.source.batch_rows, error_dir))
     )
-    outputs = [read.report, slots]
+    outputs.append(slots)
     return outputs | "Reports" >> beam.Flatten()
 
 
-def _runner_and_options(runner: str, options: Sequence[str], worker_command: str | None = None):
+def _runner_and_options(runner: str, options: Sequence[str], fn_api_runner=None):
     """The runner object and options: the FnApiRunner by class (Beam's plain DirectRunner may try
-    to fetch another runner first), every other runner by name with its flags.
+    to fetch another runner first; ``fn_api_runner``: one set up by ``speedups.py``), every
+    other runner by name with its flags.
 
     FnApiRunner: one worker runs in this process (``in_memory``); with more workers
-    (``--direct_num_workers``, 0 = one per core) the default mode is ``multi_processing``, with
-    this package's worker process (``runners/_beam_worker.py``, or ``worker_command``).
+    (``--direct_num_workers``, 0 = one per core) the default mode is ``multi_processing``.
     """
     flags = list(options)
     if runner != "FnApiRunner":
@@ -377,56 +334,18 @@ def _runner_and_options(runner: str, options: Sequence[str], worker_command: str
     workers = local_workers(runner, flags)
     if not any(f.startswith("--direct_running_mode") for f in flags):
         flags.append(f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}")
-    return _LocalRunner(worker_command or WORKER_COMMAND), PipelineOptions(flags)
+    if fn_api_runner is None:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-
-WORKER_COMMAND = f"{sys.executable} -m crucible_datasets.runners._beam_worker"
-
-
-def _fn_api_runner_class():
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-    return FnApiRunner
-
-
-class _QuietModeWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "direct_running_mode" not in record.getMessage()
-
-
-class _LocalRunner(_fn_api_runner_class()):
-    """The FnApiRunner, whose ``multi_processing`` workers run ``worker_command``."""
-
-    def __init__(self, worker_command: str) -> None:
-        super().__init__()
-        self.worker_command = worker_command
-
-    def run_pipeline(self, pipeline, options):
-        from apache_beam.transforms import environments
-
-        direct = options.view_as(DirectOptions)
-        if direct.direct_running_mode != "multi_processing":
-            return super().run_pipeline(pipeline, options)
-        # The FnApiRunner keeps the environment given to it unless the mode is multi_processing
-        # (then it would start Beam's own worker): run "in_memory" with our worker environment.
-        self._default_environment = environments.SubprocessSDKEnvironment.from_command_string(
-            command_string=self.worker_command
-        )
-        direct.direct_running_mode = "in_memory"
-        quiet = _QuietModeWarning()
-        log = logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner")
-        log.addFilter(quiet)
-        try:
-            return super().run_pipeline(pipeline, options)
-        finally:
-            log.removeFilter(quiet)
-            direct.direct_running_mode = "multi_processing"
+        fn_api_runner = FnApiRunner()
+    return fn_api_runner, PipelineOptions(flags)
 
 
 def _check_reachable(pipeline: Pipeline, sink: Sink) -> None:
     """Dataflow workers run on other machines: local paths would not be there."""
-    local = [p for p in (sink.path, *getattr(pipeline.source, "files", ())) if not fs.is_remote(p)]
-    if local or not getattr(pipeline.source, "files", ()):
+    files = pipeline.source.files
+    local = [p for p in (sink.path, *files) if not fs.is_remote(p)]
+    if local or not files:
         what = f"local path {local[0]}" if local else "an in-memory dataset"
         raise ValueError(
             f"DataflowRunner workers cannot read or write {what}: put the input and the output "
@@ -469,15 +388,15 @@ def run(
     runner: str,
     num_shards: int | None,
     options: Sequence[str],
-    pool=None,
+    fn_api_runner=None,
     started: float | None = None,
 ) -> WriteSummary | None:
-    """``runners.beam.write``, once its worker processes (``pool``) are starting."""
+    """Run the write on Beam (``BeamRunner.write``, which may bring a ``fn_api_runner``)."""
     started = time.monotonic() if started is None else started
     n = pipeline.default_num_shards() if num_shards is None else num_shards
     if n < 1:
         raise ValueError(f"num_shards must be at least 1, got {n}")
-    runner_obj, beam_options = _runner_and_options(runner, options, pool.worker_command if pool else None)
+    runner_obj, beam_options = _runner_and_options(runner, options, fn_api_runner)
     if runner == "DataflowRunner" and not _only_builds(beam_options):
         _check_reachable(pipeline, sink)
     local_disk = runner in LOCAL_RUNNERS
@@ -486,9 +405,6 @@ def run(
         summary_path = os.path.join(scratch, "summary.pkl")
     else:
         summary_path = fs.join(sink.path, ".crucible-tmp", "_summaries", f"{sink.run_id}.pkl")
-    # Objects that exist now are not garbage: keep the collector from rescanning them while rows
-    # are processed in this process (in_memory mode), about 10% of a row-heavy task.
-    gc.freeze()
     try:
         root = beam.Pipeline(runner=runner_obj, options=beam_options)
         started_at = time.time() - (time.monotonic() - started)
@@ -514,8 +430,5 @@ def run(
         summary.wall_seconds = time.monotonic() - started  # the whole call, as the local runner's
         return summary
     finally:
-        gc.unfreeze()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-
-

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from crucible_datasets.storage.retry import (
+from crucible_datasets.storage.http.retry import (
     RemoteAccessError,
     RemoteNotFoundError,
     RemoteUnavailableError,

@@ -23,9 +23,9 @@ from apache_beam.io.filesystem import (
     MatchResult,
 )
 
-from crucible_datasets.storage.http_client import RemoteStat, describe_url, stat
-from crucible_datasets.storage.range_file import RemoteFile
-from crucible_datasets.storage.retry import RemoteError, RemoteNotFoundError
+from crucible_datasets.storage.http.client import RemoteStat, describe_url, stat
+from crucible_datasets.storage.http.range_file import RemoteFile
+from crucible_datasets.storage.http.retry import RemoteError, RemoteNotFoundError
 
 
 class ReadOnlyFileSystem:
