@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-floors lint bench clean
 
 $(STAMP): setup.py
 	@echo "==> creating $(VENV) with $(PYTHON) (first run only)"
@@ -31,6 +31,29 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check
 	@echo "==> the test suite (data under tests/data/; test servers on 127.0.0.1 only); about 2 minutes"
 	$(PY) -m pytest -q
+
+# The suite again, with every runtime dependency at the floor setup.py declares (.ci/floors.py
+# turns each `name>=X` into a `name==X` constraint); the test extras at their normal versions.
+FLOORS_VENV := .venv-floors
+FLOORS_PY := $(FLOORS_VENV)/bin/python
+FLOORS_STAMP := $(FLOORS_VENV)/.installed
+
+$(FLOORS_STAMP): setup.py .ci/floors.py
+	@echo "==> creating $(FLOORS_VENV): the package with each runtime dependency at its declared floor; this takes minutes"
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_PY) -m pip install --quiet --upgrade pip
+	$(PYTHON) .ci/floors.py > $(FLOORS_VENV)/constraints.txt
+	$(FLOORS_PY) -m pip install --quiet -c $(FLOORS_VENV)/constraints.txt -e ".[test]" 2>$(FLOORS_VENV)/pip.err \
+		|| { cat $(FLOORS_VENV)/pip.err; exit 1; }
+	@# pip installs a yanked release when it is pinned exactly; no user gets it from `>=`.
+	@if grep -A1 "is a yanked version" $(FLOORS_VENV)/pip.err; then \
+		echo "==> a floor in setup.py is a yanked release: raise it"; exit 1; fi
+	touch $(FLOORS_STAMP)
+
+test-floors: $(FLOORS_STAMP)
+	@echo "==> the test suite against the floors: $$(grep -v '^#' $(FLOORS_VENV)/constraints.txt | tr '\n' ' ')"
+	$(FLOORS_PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check

@@ -10,16 +10,27 @@ setup(
     packages=find_packages(include=["crucible_datasets", "crucible_datasets.*"]),
     package_data={"crucible_datasets": ["data/*"]},
     install_requires=[
-        "apache-beam[gcp]>=2.60,<3",
-        "pyarrow>=14",
-        "orjson>=3.9",
-        "google-cloud-storage>=2.10",
-        # The Hub's own client: repo listing, revisions, tokens, resolve URLs, cache.
-        "huggingface_hub>=0.30",
+        # At least 2.63 (it fixed a GCS gzip data-loss bug); 2.76 is the first that allows the
+        # pyarrow below (2.63-2.75 cap it under 17, 19 or 24).
+        "apache-beam[gcp]>=2.76,<3",
+        # 24 infers a struct's fields in first-seen key order when a key's first value is None
+        # (pa.array; tests/test_schema.py); 21 casts structs by field name, fields reordered or
+        # added (schema.cast); the view types arrived in 16.
+        "pyarrow>=24",
+        "orjson>=3.9.7",
+        "google-cloud-storage>=2.18.2",
+        # The Hub's own client: repo listing, revisions, tokens, resolve URLs, cache. 2.x moved to
+        # httpx2, whose errors hub.py catches; 2.0-2.1 reject a Hub answer without X-Repo-Commit.
+        "huggingface_hub>=2.2",
+        "httpx2>=2.0",
+        # The remote readers' HTTP client (storage/http/, storage/hub/);
+        # urllib3 2.0.0-2.0.1 truncated streamed compressed bodies (yanked).
+        "requests>=2.32.4",
+        "urllib3>=2.0.2",
         # .zst input and output (the stdlib has no zstd on Python 3.11).
         "zstandard>=0.22",
         # Incremental parsing of top-level JSON arrays (json format) in bounded memory.
-        "ijson>=3.2",
+        "ijson>=3.2.1",
         # Progress bars on a terminal.
         "tqdm>=4.66",
         "PyYAML>=6",
