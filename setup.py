@@ -34,6 +34,9 @@ setup(
         # Progress bars on a terminal.
         "tqdm>=4.66",
         "PyYAML>=6",
+        # interleave_datasets draws its sources as datasets does (numpy.random.default_rng(seed).choice);
+        # 1.23.2 is the first with Python 3.11 wheels.
+        "numpy>=1.23.2",
     ],
     extras_require={
         "test": [
@@ -43,8 +46,14 @@ setup(
             "gcp-storage-emulator>=2024.8",
             "psutil>=5.9",
             "ruff>=0.6",
+            # The to_pandas / to_polars tests (tests/test_dataset.py) run in CI.
+            "pandas>=2.2",
+            "polars>=1.0",
         ],
         "bench": ["psutil>=5.9", "matplotlib>=3.8"],
+        # Dataset.to_pandas / from_pandas and to_polars (operations.Exports); optional.
+        "pandas": ["pandas>=2.2"],
+        "polars": ["polars>=1.0"],
     },
     entry_points={"console_scripts": ["crucible=crucible_datasets.cli:main"]},
 )

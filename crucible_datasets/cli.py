@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--max-bytes-per-shard", type=byte_size, default=None, help="e.g. 500MB or 512MiB"
         )
         sub.add_argument("--on-error", choices=["raise", "skip", "dead_letter"], default="raise")
+        sub.add_argument(
+            "--allow-empty",
+            action="store_true",
+            help="write the empty split even when every row read was bad (default: fail, keep the output)",
+        )
         pipeline.add_arguments(sub)
 
     info = commands.add_parser("info", help="configs, splits, files, bytes and row counts of a dataset")
@@ -142,6 +147,7 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
         max_bytes_per_shard=args.max_bytes_per_shard,
         runner=args.runner,
         options=beam_flags,
+        allow_empty=args.allow_empty,
     )
     print(f"crucible run {args.pipeline}: {args.input} -> {args.output}")
     if summary is None:

@@ -10,6 +10,7 @@ beside the code that raises them.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,16 @@ class CrucibleError(Exception):
 
 class DataFileError(CrucibleError, OSError):
     """A data file cannot be read at all (missing, truncated, corrupt): names the file."""
+
+
+class OutputEscapeError(CrucibleError, OSError):
+    """A path a write would delete or overwrite resolves outside the output folder (a symlink):
+    refused before anything is touched; names the path, where it leads and the output."""
+
+
+class NoGoodRowsError(CrucibleError, ValueError):
+    """Every row a write read was bad: its output is not replaced by an empty split unless
+    ``allow_empty=True`` (``--allow-empty``) says so."""
 
 
 class ColumnNotFoundError(CrucibleError, ValueError):
@@ -86,3 +97,67 @@ class BadRecordError(CrucibleError, ValueError):
             "(pass on_error='skip' or on_error='dead_letter' to read past bad records)"
         )
         self.record = record
+
+
+class UserFunctionError(CrucibleError):
+    """A stage's code (a user's ``map``/``filter``/``flat_map``/``map_batches`` function or
+    :class:`~crucible_datasets.transforms.base.Stage`) raised: the message names the stage, the
+    function, the file being read and how many rows had entered the stage; the original
+    exception is ``__cause__`` (and ``original``). Made by :func:`user_function_error`, the
+    error is also an instance of the original's type (``except KeyError`` still catches it).
+    It pickles (a Beam worker's error reaches the driver), keeping the original when that pickles.
+    """
+
+    original: BaseException | None = None
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple:
+        original = self.original
+        try:
+            pickle.dumps(original)
+        except Exception:  # noqa: BLE001 - an unpicklable original: the message still names it
+            original = None
+        return _rebuild_user_error, (str(self), original)
+
+
+_MIXED: dict[type, type] = {}
+
+
+def _error_class(original: BaseException) -> type[UserFunctionError]:
+    """``UserFunctionError`` that is also ``type(original)`` when Python allows the mix."""
+    cls = type(original)
+    if not isinstance(original, Exception) or isinstance(original, UserFunctionError):
+        return UserFunctionError
+    if cls not in _MIXED:
+        try:
+            _MIXED[cls] = type(f"UserFunctionError[{cls.__name__}]", (UserFunctionError, cls), {})
+        except TypeError:  # a type that cannot be subclassed or mixed
+            _MIXED[cls] = UserFunctionError
+    return _MIXED[cls]
+
+
+def _rebuild_user_error(message: str, original: BaseException | None) -> UserFunctionError:
+    cls = _error_class(original) if original is not None else UserFunctionError
+    exc = cls.__new__(cls)
+    exc.args = (message,)
+    exc.original = original
+    exc.__cause__ = original
+    return exc
+
+
+def user_function_error(
+    stage: str, where: str | None, rows_in: int, original: BaseException
+) -> UserFunctionError:
+    """The :class:`UserFunctionError` for ``original``, raised by ``stage`` while reading ``where``
+    after ``rows_in`` rows had entered the stage; raise it ``from original``.
+
+    >>> err = user_function_error("map function parse (stage RowMap)", "a.jsonl", 3, KeyError("q"))
+    >>> isinstance(err, KeyError), str(err)  # doctest: +ELLIPSIS
+    (True, "map function parse (stage RowMap) raised KeyError: 'q' (reading a.jsonl; 3 rows had entered ...)")
+    """
+    reading = f"reading {where}; " if where else ""
+    rows = f"{rows_in} rows had entered the stage"
+    message = f"{stage} raised {type(original).__name__}: {original} ({reading}{rows})"
+    return _rebuild_user_error(message, original)

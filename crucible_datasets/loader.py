@@ -10,15 +10,20 @@ from crucible_datasets import schema as schemas
 from crucible_datasets.bad_records import check_on_error
 from crucible_datasets.dataset import Dataset, collect
 from crucible_datasets.dataset_dict import DatasetDict, IterableDatasetDict
+from crucible_datasets.features import Features, as_features
 from crucible_datasets.formats import get_format
 from crucible_datasets.formats.base import ReadOptions
 from crucible_datasets.iterable_dataset import IterableDataset
 from crucible_datasets.pipeline import Pipeline
 from crucible_datasets.runners import local
 from crucible_datasets.sources import FileSource
+from crucible_datasets.splits import SplitExpressionError, is_expression
 from crucible_datasets.storage import discovery
-from crucible_datasets.storage.discovery import Layout
+from crucible_datasets.storage.discovery import Layout, LayoutError, Selection
 from crucible_datasets.transforms.columns import SelectColumns
+
+# datasets' packaged builders that name a format: load("json", data_files=...) as in datasets.
+BUILDER_FORMATS = {"json": None, "csv": "csv", "parquet": "parquet", "text": "text", "arrow": "arrow"}
 
 
 def as_schema(schema: pa.Schema | Mapping[str, str | pa.DataType] | None) -> pa.Schema | None:
@@ -44,27 +49,56 @@ def as_schema(schema: pa.Schema | Mapping[str, str | pa.DataType] | None) -> pa.
 
 
 def resolve(
-    path: str, *, revision: str | None = None, token: str | None = None, format: str | None = None
+    path: str,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    format: str | None = None,
+    data_files: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+    data_dir: str | None = None,
+    config: str | None = None,
 ) -> Layout:
     """The configs, splits and files of ``path``: a file, glob, folder, hf:// path or Hub id.
 
     ``format`` is the reader asked for: in a config whose files are of several formats it picks
     that format's files (without it, such a config is an error when read: ``Layout.config``).
+    ``data_files``/``data_dir`` pick files inside the folder or repo instead of its README
+    configs or split inference (:class:`~crucible_datasets.storage.discovery.Selection`; one
+    config, ``config`` or ``default``). A ``path`` that is a ``datasets`` builder name
+    (``"json"``, ``"csv"``, ``"parquet"``) and no local path reads ``data_files`` relative to
+    the working directory (or ``data_dir``), as ``datasets`` does.
     An ``owner/name`` that is neither a local path nor a Hub dataset is a ``DatasetNotFoundError``
     that says both, with the Hub's reason (not found, no access, unreachable).
     """
+    import os
+
     from crucible_datasets.storage.hub.dataset import is_hub_id, resolve_hub
 
+    selection = Selection(data_files, data_dir, config)
+    selection = None if selection.empty else selection
     if path.startswith("hf://"):
-        return resolve_hub(path, revision=revision, token=token, format=format)
+        return resolve_hub(path, revision=revision, token=token, format=format, selection=selection)
     if is_hub_id(path):
-        return _resolve_hub_id(path, revision, token, format)
+        return _resolve_hub_id(path, revision, token, format, selection)
     if revision is not None:
         raise ValueError("revision= applies to Hugging Face Hub datasets only")
-    return discovery.resolve(path, format)
+    if path in BUILDER_FORMATS and not os.path.exists(path):
+        if selection is None:
+            raise ValueError(f"load({path!r}) reads the files of data_files= (or data_dir=); give one")
+        return discovery.resolve_patterns(os.getcwd(), selection, format or _builder_format(path))
+    return discovery.resolve(path, format, selection)
 
 
-def _resolve_hub_id(path: str, revision: str | None, token: str | None, format: str | None) -> Layout:
+def _builder_format(path: str) -> str | None:
+    kind = BUILDER_FORMATS[path]
+    if kind is not None:
+        get_format(kind)  # a builder we have no reader for: the error lists the formats
+    return kind
+
+
+def _resolve_hub_id(
+    path: str, revision: str | None, token: str | None, format: str | None, selection: Selection | None
+) -> Layout:
     """``owner/name[@rev]`` on the Hub; if it is not there either, an error naming both places."""
     from crucible_datasets.storage.http.retry import RemoteAccessError, RemoteError, RemoteNotFoundError
     from crucible_datasets.storage.hub.api import endpoint
@@ -72,7 +106,7 @@ def _resolve_hub_id(path: str, revision: str | None, token: str | None, format: 
     from crucible_datasets.storage.hub.paths import HubPath, split_hub_id
 
     try:
-        return resolve_hub(path, revision=revision, token=token, format=format)
+        return resolve_hub(path, revision=revision, token=token, format=format, selection=selection)
     except RemoteError as exc:
         repo_id, rev = split_hub_id(path)
         where = HubPath("dataset", repo_id, revision or rev, "")
@@ -91,12 +125,15 @@ def load(
     path: str,
     *,
     config: str | None = None,
-    split: str | None = None,
+    split: str | Sequence[str] | None = None,
     streaming: bool = False,
     sample_size: int | None = None,
     format: str | None = None,
     schema: pa.Schema | Mapping[str, str | pa.DataType] | None = None,
+    features: Features | Mapping | list | str | None = None,
     columns: Sequence[str] | None = None,
+    data_files: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+    data_dir: str | None = None,
     on_error: str = "raise",
     errors_path: str | None = None,
     revision: str | None = None,
@@ -107,17 +144,37 @@ def load(
     quotechar: str | None = None,
     header: int | str | None = "infer",
     column_names: Sequence[str] | None = None,
-) -> Dataset | DatasetDict | IterableDataset | IterableDatasetDict:
+    sample_by: str | None = None,
+    keep_linebreaks: bool | None = None,
+) -> Dataset | DatasetDict | IterableDataset | IterableDatasetDict | list:
     """Load a dataset split (``split=``) or all splits of a config.
 
     Returns a ``Dataset`` (eager, Arrow in memory) for a split, a ``DatasetDict`` without one,
-    and their lazy ``IterableDataset`` forms with ``streaming=True``.
+    and their lazy ``IterableDataset`` forms with ``streaming=True``; a list of splits gives a
+    list, as in ``datasets``.
+
+    ``split`` may be an expression, as in ``datasets``: ``"train[:10%]"``, ``"train[100:200]"``,
+    ``"train[-500:]"``, ``"train+test"``, ``"test[:50%]+train[:10]"`` (percents rounded to the
+    closest row; see :mod:`crucible_datasets.splits`). Unlike ``datasets``, streaming takes
+    expressions too, and reads Parquet row groups outside the slice not at all.
+
+    ``data_files`` (a pattern, a list: split ``train``, or ``{split: pattern(s)}``; relative to
+    ``path``, or absolute) and ``data_dir`` pick the files inside a folder or Hub repo, in place
+    of its README configs; ``load("json", data_files=...)`` reads them from the working
+    directory. ``features`` (a :class:`~crucible_datasets.features.Features`, its card YAML or
+    JSON form) declares column types like ``schema`` (give one of the two); class label columns
+    take names or numbers. Unlike ``datasets``, features may name only some columns; the
+    others keep their types.
 
     CSV: ``delimiter=`` (alias ``sep=``; default: sniffed, a tab for ``.tsv``), ``quotechar=``,
     ``header=`` (``"infer"``, the default of pandas and ``datasets``: no header row when
     ``column_names`` is given, else the first row names the columns; 0: the first row names the
     columns, and ``column_names`` replace its names; None: no header row) and ``column_names=``.
     Unset, they come from the README config, if it has them.
+
+    Text (``.txt``, ``format="text"``): ``sample_by=`` (``"line"``, the default, ``"paragraph"``
+    or ``"document"``: what one row of ``text`` is) and ``keep_linebreaks=`` (False), as
+    ``datasets``; unset, from the README config too.
 
     >>> import crucible_datasets as cd, tempfile, os
     >>> d = tempfile.mkdtemp()
@@ -126,28 +183,38 @@ def load(
     >>> dd = cd.load(d)
     >>> {split: len(ds) for split, ds in dd.items()}
     {'train': 1, 'test': 1}
+    >>> len(cd.load(d, data_files={"test": "t*.jsonl"}, split="test[:1]"))
+    1
     """
     check_on_error(on_error)
     if format is not None:
         get_format(format)
     if on_error == "dead_letter" and errors_path is None and not streaming:
         raise ValueError("on_error='dead_letter' needs errors_path= (a folder for the bad records)")
-    layout = resolve(path, revision=revision, token=token, format=format)
-    chosen = layout.config(config)
+    if schema is not None and features is not None:
+        raise ValueError("give schema= or features=, not both (features= is the datasets form)")
+    declared = as_features(features) if features is not None else None
+    picked = {"data_files": data_files, "data_dir": data_dir, "config": config}
+    layout = resolve(path, revision=revision, token=token, format=format, **picked)
+    chosen = layout.config(config if data_files is None and data_dir is None else None)
     options = ReadOptions(
         columns=tuple(columns) if columns is not None else None,
-        schema=as_schema(schema),
+        schema=as_schema(schema) if declared is None else _reader_schema(declared),
         field=field or chosen.options.get("field"),
         **_csv_options(chosen.name, chosen.options, delimiter, sep, quotechar, header, column_names),
+        sample_by=sample_by if sample_by is not None else chosen.options.get("sample_by", "line"),
+        keep_linebreaks=(
+            keep_linebreaks if keep_linebreaks is not None else chosen.options.get("keep_linebreaks", False)
+        ),
     )
-    splits = [split] if split is not None else list(chosen.splits)
+    if split is not None and not isinstance(split, str):
+        names = list(split)
+    else:
+        names = [split] if split is not None else list(chosen.splits)
     loaded = {}
-    for name in splits:
-        files = layout.files(chosen.name, name)
-        if not streaming:
-            files = _local_copies(files, token=token)
-        source = FileSource(
-            tuple(files),
+    for name in names:
+        reader = FileSource(
+            (),
             format,
             options,
             on_error,
@@ -155,15 +222,54 @@ def load(
             description=_describe(path, chosen.name, name),
             fill_missing=options.columns is None or options.schema is not None,
         )
+        source = _source(layout, chosen.name, name, reader, streaming, token)
         pipeline = Pipeline(source)
-        if not source.fill_missing:  # the projection, checked: a column no file has is an error
+        if declared is not None:
+            from crucible_datasets.features import CastToFeatures
+
+            pipeline = pipeline.then(CastToFeatures(declared))
+        if not reader.fill_missing:  # the projection, checked: a column no file has is an error
             pipeline = pipeline.then(SelectColumns(options.columns, what=f"load(columns={list(columns)!r})"))
         loaded[name] = IterableDataset(pipeline, name) if streaming else _eager(pipeline, name, sample_size)
         if streaming and sample_size is not None:
             loaded[name] = loaded[name].take(sample_size)
     if split is not None:
-        return loaded[split]
+        return loaded[split] if isinstance(split, str) else [loaded[n] for n in names]
     return IterableDatasetDict(loaded) if streaming else DatasetDict(loaded)
+
+
+def _reader_schema(features: Features) -> pa.Schema | None:
+    """What the readers cast to: the declared columns but class labels (``CastToFeatures`` maps
+    those, as they may be names or numbers)."""
+    from crucible_datasets.features import ClassLabel
+
+    fields = [f for f in features.arrow_schema if not isinstance(features[f.name], ClassLabel)]
+    return schemas.partial(pa.schema(fields)) if fields else None
+
+
+def _source(layout: Layout, config: str, split: str, reader: FileSource, streaming: bool, token: str | None):
+    """The source of ``split``: a split's files, or the planned rows of a split expression."""
+    from dataclasses import replace
+
+    from crucible_datasets import splits
+
+    def files_of(name: str) -> list[str]:
+        try:
+            files = layout.files(config, name)
+        except LayoutError as exc:
+            if name == split:
+                raise
+            raise SplitExpressionError(f"split={split!r}: {exc}") from None
+        return files if streaming else _local_copies(files, token=token)
+
+    if not is_expression(split):
+        return replace(reader, files=tuple(files_of(split)))
+    try:
+        splits.parse_split(split)
+    except SplitExpressionError as exc:
+        available = ", ".join(layout.config(config).splits)
+        raise SplitExpressionError(f"{exc}; available splits: {available}") from None
+    return splits.plan(split, files_of, reader)
 
 
 def _eager(pipeline: Pipeline, split: str, sample_size: int | None) -> Dataset:

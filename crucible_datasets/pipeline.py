@@ -26,7 +26,7 @@ from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.base import FilePart
 from crucible_datasets.progress import Progress, TaskProgressFile
-from crucible_datasets.sources import DEFAULT_PART_BYTES, Reading, Source, naming_files
+from crucible_datasets.sources import DEFAULT_PART_BYTES, Reading, Source, naming_files, read_part
 from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
 
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
@@ -53,6 +53,9 @@ class Tally:
     bytes_read: int = 0
     files: set = field(default_factory=set)
     stages: list[StageCounter] = field(default_factory=list)
+    # The stages of pipelines that the source reads (``combine.py``): (negative stage index, counter).
+    nested: list[tuple[int, StageCounter]] = field(default_factory=list)
+    nested_offset: int = 0  # where the source's nested stage indices start (a combination in one)
     errors: ErrorPolicy | None = None
     progress: Progress | TaskProgressFile | None = None
 
@@ -108,17 +111,16 @@ class Pipeline:
         if tally.errors is None:
             tally.errors = ErrorPolicy(self.source.on_error, self.source.errors_path)
         reading = Reading(self.source)  # a column error names the file(s) read
-        stream = apply_stages(self._read(parts, tally, reading), self.stages, tally.stages)
+        stream = apply_stages(
+            self._read(parts, tally, reading), self.stages, tally.stages, lambda: reading.where(False)
+        )
         return naming_files(stream, reading)
 
     def _read(self, parts: Sequence[FilePart], tally: Tally, reading: Reading) -> Iterator[Batch]:
         progress = tally.progress
         for part in parts:
             reading.start(part.path)
-            tally.files.add(part.path)
-            tally.bytes_read += part.nbytes or 0
-            for batch in self.source.read(part, tally.errors):
-                tally.rows_read += len(batch)
+            for batch in read_part(self.source, part, tally):
                 if progress is not None:
                     progress.advance(rows=len(batch))
                 yield batch

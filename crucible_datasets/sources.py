@@ -1,6 +1,6 @@
-"""Where a pipeline's rows come from: the files of a split, or an in-memory Arrow table.
+"""Where a pipeline's rows come from: the files of a split, an in-memory Arrow table, a generator.
 
-Both implement :class:`Source`: they cut their input into :class:`FilePart` units and read a
+All implement :class:`Source`: they cut their input into :class:`FilePart` units and read a
 part into batches, and declare what a runner needs to know about them, so every runner treats
 them alike.
 
@@ -13,7 +13,7 @@ them alike.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -60,6 +60,10 @@ class Source(Protocol):
         """The batches of one part."""
         ...
 
+    # Optional: ``read_counted(part, tally) -> Iterator[Batch]``, for a source that reads other
+    # pipelines (``combine.py``): it counts in ``tally`` (a ``pipeline.Tally``) the files, bytes
+    # and rows those read and their stages (``Tally.nested``). :func:`read_part` uses it.
+
 
 @dataclass(frozen=True)
 class FileSource:
@@ -103,7 +107,7 @@ class FileSource:
         parts = [
             part
             for path, size in zip(self.files, self.sizes(), strict=True)
-            for part in self.format_for(path).parts(path, size, max(1, part_bytes))
+            for part in self.format_for(path).file_parts(path, size, max(1, part_bytes), self.options)
         ]
         if self.shuffle_seed is not None:
             random.Random(self.shuffle_seed).shuffle(parts)
@@ -153,6 +157,20 @@ class TableSource:
             yield Batch.from_arrow(piece)
 
 
+def read_part(source: Source, part: FilePart, tally) -> Iterator[Batch]:
+    """The batches of one part of ``source``, counting in ``tally`` (a ``pipeline.Tally``) the
+    file, bytes and rows read; a source with ``read_counted`` counts its own reads."""
+    read_counted = getattr(source, "read_counted", None)
+    if read_counted is not None:
+        yield from read_counted(part, tally)
+        return
+    tally.files.add(part.path)
+    tally.bytes_read += part.nbytes or 0
+    for batch in source.read(part, tally.errors):
+        tally.rows_read += len(batch)
+        yield batch
+
+
 @dataclass
 class Reading:
     """The files one run has opened, and the one being read: what a column error names."""
@@ -185,3 +203,79 @@ def naming_files(stream: Iterator[Batch], reading: Reading) -> Iterator[Batch]:
         if exc.source is None:
             exc.with_source(reading.where(exc.at_end))
         raise
+
+
+GENERATOR_PATH = "<generator>"
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratorSource:
+    """Rows from a Python generator function, read lazily (``from_generator``).
+
+    As in ``datasets``, list values of ``gen_kwargs`` are shards: one part per item (every such
+    list must have the same length), each part calling ``generator`` with a one-item list of
+    it (so the generator iterates its lists, as ``datasets`` expects); other values pass to
+    every call. ``schema`` casts the rows (``features=``). The generator must be
+    picklable to run on Beam's workers.
+
+    >>> def gen(names):
+    ...     for n in names:
+    ...         yield {"name": n}
+    >>> src = GeneratorSource(gen, {"names": ["a", "b", "c"]})
+    >>> src.n_shards, [r for part in src.parts() for b in src.read(part, None) for r in b.rows]
+    (3, [{'name': 'a'}, {'name': 'b'}, {'name': 'c'}])
+    """
+
+    generator: Callable[..., Iterable[dict]]
+    gen_kwargs: dict = field(default_factory=dict)
+    schema: pa.Schema | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    description: str = GENERATOR_PATH
+    on_error: str = "raise"
+    errors_path: str | None = None
+    shuffle_seed: int | None = None
+    files: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not callable(self.generator):
+            raise TypeError(f"from_generator needs a generator function, got {type(self.generator).__name__}")
+        _ = self.n_shards  # raises when the shard lists differ in length
+
+    @property
+    def n_shards(self) -> int:
+        """How many shards the list values of ``gen_kwargs`` make (1 without lists)."""
+        lengths = {k: len(v) for k, v in self.gen_kwargs.items() if isinstance(v, list)}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(
+                "Sharding is ambiguous for this dataset: the lists in gen_kwargs must have the same "
+                f"length, got {lengths}"
+            )
+        return next(iter(lengths.values()), 1)
+
+    def shard_kwargs(self, index: int) -> dict:
+        """The keyword arguments of shard ``index``: each list cut to its item ``index``."""
+        return {k: (v[index : index + 1] if isinstance(v, list) else v) for k, v in self.gen_kwargs.items()}
+
+    def total_bytes(self) -> int:
+        return 0
+
+    def parts(self, part_bytes: int = DEFAULT_PART_BYTES) -> list[FilePart]:
+        parts = [FilePart(GENERATOR_PATH, i, i + 1) for i in range(self.n_shards)]
+        if self.shuffle_seed is not None:
+            random.Random(self.shuffle_seed).shuffle(parts)
+        return parts
+
+    def read(self, part: FilePart, errors: ErrorPolicy | None) -> Iterator[Batch]:
+        rows: list[dict] = []
+        for row in self.generator(**self.shard_kwargs(part.start)):
+            rows.append(row)
+            if len(rows) >= self.batch_rows:
+                yield self._batch(rows)
+                rows = []
+        if rows:
+            yield self._batch(rows)
+
+    def _batch(self, rows: list[dict]) -> Batch:
+        if self.schema is None:
+            return Batch.from_rows(rows)
+        return Batch.from_arrow(Batch.from_rows(rows, schema=self.schema).arrow)  # rows typed by the schema

@@ -179,3 +179,19 @@ def test_missing_bucket_or_object_is_one_line(tmp_path, gcs_emulator):
         check=False,
     )  # fmt: skip
     usage_error(proc, "cannot write gs://no-such-bucket-7/out: no such bucket 'no-such-bucket-7'")
+
+
+def test_run_on_an_all_bad_input_fails_and_keeps_the_output_unless_allow_empty(tmp_path):
+    bad, out = tmp_path / "bad.jsonl", tmp_path / "out"
+    bad.write_text("not json\n{oops\n")
+    good = os.path.join(GSM8K, "test.jsonl")
+    crucible("run", "convert", "--input", good, "--output", str(out), "--to", "jsonl")
+    kept = sorted(os.listdir(out / "data"))
+    args = ("run", "convert", "--input", str(bad), "--output", str(out), "--to", "jsonl")
+    args += ("--on-error", "skip")
+    proc = crucible(*args, check=False)
+    assert proc.returncode != 0 and "were bad records" in proc.stderr
+    assert "--allow-empty" in proc.stderr
+    assert sorted(os.listdir(out / "data")) == kept
+    crucible(*args, "--allow-empty")
+    assert not [f for f in os.listdir(out / "data") if f.startswith("train-")]

@@ -69,3 +69,33 @@ def test_a_user_stage_applies_per_split_and_each_split_is_written(tmp_path):
     assert {split: s.counts.rows_written for split, s in summaries.items()} == {"train": 6, "test": 6}
     again = cd.load(str(tmp_path / "out"), split="test")
     assert again["tagged"] == [True] * 6 and again["i"][0] == 100
+
+
+# datasets' DatasetDict / IterableDatasetDict apply these per split; so do ours.
+SPLIT_WISE = {
+    "map", "filter", "select_columns", "remove_columns", "rename_column", "rename_columns", "cast", "shuffle",
+}  # fmt: skip
+CASTS = {"cast": (({"i": "float64", "s": "string"},), {}), "cast_column": (("i", "string"), {})}
+for _name, _call in CASTS.items():
+    CALLS.setdefault(_name, _call)  # unless a case above has it
+
+
+def test_the_split_wise_methods_of_datasets_are_operations():
+    assert SPLIT_WISE <= OPERATIONS
+
+
+@pytest.mark.parametrize("dd", dicts(), ids=["DatasetDict", "IterableDatasetDict"])
+def test_split_wise_methods_give_each_split_its_own_result(dd):
+    out = (
+        dd.map(lambda r: {"j": r["i"] * 2})
+        .filter(lambda r: r["i"] % 3 != 0)
+        .rename_columns({"s": "name"})
+        .rename_column("j", "double")
+        .remove_columns("name")
+        .select_columns(["double", "i"])
+        .shuffle(seed=0)
+    )
+    for split, start in (("train", 0), ("test", 100)):
+        rows = sorted(out[split], key=lambda r: r["i"])
+        assert rows == [{"double": 2 * i, "i": i} for i in range(start, start + 6) if i % 3 != 0]
+    assert [r["i"] for r in dd.cast({"i": "float64", "s": "string"})["test"]][:1] == [100.0]

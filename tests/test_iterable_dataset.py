@@ -172,3 +172,159 @@ def test_apply_rejects_what_is_not_a_stage(numbers):
         numbers.apply("tag == 'odd'")
     with pytest.raises(TypeError, match=r"got the class Shout; pass Shout\(\)$"):
         numbers.apply(Shout)
+
+
+# --- Hugging Face parity: indices, whole batches, n_shards, num_rows, features, cast, from_generator ---
+
+
+@pytest.fixture
+def three_files(tmp_path):
+    """Rows 0..299 in three JSON Lines files (one part each), read in file order."""
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for f in range(3):
+        lines = (orjson.dumps({"i": i}) + b"\n" for i in range(f * 100, (f + 1) * 100))
+        (folder / f"train-{f:05d}-of-00003.jsonl").write_bytes(b"".join(lines))
+    return str(folder)
+
+
+def test_with_indices_counts_rows_across_the_files_of_a_stream(three_files):
+    ds = cd.load(three_files, split="train", streaming=True)
+    assert ds.n_shards == 3
+    out = list(ds.map(lambda r, idx: {"idx": idx}, with_indices=True))
+    assert [r["idx"] for r in out] == [r["i"] for r in out] == list(range(300))
+    kept = ds.filter(lambda r, idx: idx % 100 == 99, with_indices=True)
+    assert [r["i"] for r in kept] == [99, 199, 299]
+    batches = []
+    ds.map(lambda cols, idx: batches.append(idx[0]) or {}, batched=True, batch_size=64, with_indices=True)
+    assert batches == []  # lazy: nothing runs until iterated
+    lazy = ds.map(
+        lambda cols, idx: batches.append(idx[0]) or {}, batched=True, batch_size=64, with_indices=True
+    )
+    list(lazy)
+    assert batches == [0, 64, 128, 192, 256]
+    ranks = {r["rank"] for r in ds.map(lambda r, rank: {"rank": rank}, with_rank=True)}
+    assert ranks == {None}
+
+
+def test_a_stage_needing_global_indices_or_every_row_is_whole_stream(three_files):
+    from crucible_datasets.transforms.base import StageKind
+
+    ds = cd.load(three_files, split="train", streaming=True)
+
+    def kinds(out):
+        return [s.kind for s in out.pipeline.stages]
+
+    assert kinds(ds.map(lambda r, i: {}, with_indices=True)) == [StageKind.WHOLE_STREAM]
+    assert kinds(ds.filter(lambda r, i: True, with_indices=True)) == [StageKind.WHOLE_STREAM]
+    assert kinds(ds.map(lambda c: {}, batched=True, batch_size=None)) == [StageKind.WHOLE_STREAM]
+    assert kinds(ds.map(lambda c, i: {}, batched=True, with_indices=True)) == [StageKind.WHOLE_STREAM]
+    assert kinds(ds.map(lambda r: {}).map(lambda c: {}, batched=True)) == [
+        StageKind.PER_BATCH,
+        StageKind.REGROUPING,
+    ]
+    sizes = []
+    list(ds.map(lambda cols: sizes.append(len(cols["i"])) or {}, batched=True, batch_size=None))
+    assert sizes == [300]  # one batch of the whole stream, as datasets does with batch_size=None
+
+
+@pytest.mark.parametrize("runner", ["local", "direct"])
+def test_indices_are_global_when_written_on_beam(three_files, tmp_path, runner):
+    ds = cd.load(three_files, split="train", streaming=True)
+    out = str(tmp_path / "out")
+    summary = ds.map(lambda r, idx: {"idx": idx}, with_indices=True).write_parquet(
+        out, num_shards=3, runner=runner
+    )
+    assert summary.counts.rows_written == 300
+    rows = cd.load(out, split="train").to_list()
+    assert sorted(r["idx"] for r in rows) == list(range(300))
+    assert all(r["idx"] == r["i"] for r in rows)
+
+
+def test_num_rows_where_known(tmp_path, numbers):
+    import pyarrow.parquet as pq
+
+    for f in range(2):
+        pq.write_table(pa.table({"x": list(range(10))}), tmp_path / f"p{f}.parquet")
+    stream = cd.load(str(tmp_path / "p*.parquet"), split="train", streaming=True)
+    assert stream.num_rows == 20 and stream.n_shards >= 2
+    assert stream.map(lambda r: {"y": 1}).select_columns("x").take(15).skip(3).num_rows == 12
+    assert stream.filter(lambda r: True).num_rows is None
+    assert numbers.num_rows is None  # JSON Lines: not known without reading
+    assert cd.Dataset.from_dict({"x": [1, 2]}).to_iterable_dataset().num_rows == 2
+
+
+def test_features_and_cast_on_a_stream(numbers):
+    from crucible_datasets.features import Value
+
+    assert numbers.features == {"i": Value("int64"), "sq": Value("int64"), "tag": Value("string")}
+    cast = numbers.cast_column("i", "float32").cast({"tag": "string", "i": "float64", "sq": "int32"})
+    first = next(iter(cast))
+    assert first == {"tag": "even", "i": 0.0, "sq": 0} and isinstance(first["i"], float)
+    assert cast.features == {"tag": Value("string"), "i": Value("float64"), "sq": Value("int32")}
+    with pytest.raises(ValueError, match="must be identical"):
+        list(numbers.cast({"i": "int8"}))
+    assert numbers.take(3).to_list() == [
+        {"i": i, "sq": i * i, "tag": t} for i, t in enumerate(["even", "odd", "even"])
+    ]
+    assert numbers.take(2).to_dict() == {"i": [0, 1], "sq": [0, 1], "tag": ["even", "odd"]}
+
+
+def gen_rows(names, repeat=1):
+    """A module-level generator (Beam's workers unpickle it): a list of names, per gen_kwargs shard."""
+    for name in names:
+        for k in range(repeat):
+            yield {"name": name, "k": k}
+
+
+def test_from_generator_streams_its_shards():
+    ds = cd.IterableDataset.from_generator(gen_rows, gen_kwargs={"names": ["a", "b", "c"], "repeat": 2})
+    assert isinstance(ds, cd.IterableDataset) and ds.split == "train"
+    assert ds.n_shards == 3 and ds.num_rows is None
+    assert [(r["name"], r["k"]) for r in ds] == [("a", 0), ("a", 1), ("b", 0), ("b", 1), ("c", 0), ("c", 1)]
+    assert sorted(r["name"] for r in ds.shuffle(seed=1, buffer_size=2)) == ["a", "a", "b", "b", "c", "c"]
+    typed = cd.IterableDataset.from_generator(
+        gen_rows, features={"name": "string", "k": "float32"}, gen_kwargs={"names": ["a"]}
+    )
+    assert list(typed) == [{"name": "a", "k": 0.0}]
+    one = cd.IterableDataset.from_generator(gen_rows, gen_kwargs={"names": "xy"})  # not a list: one shard
+    assert one.n_shards == 1 and [r["name"] for r in one] == ["x", "y"]
+    with pytest.raises(ValueError, match="Sharding is ambiguous"):
+        cd.IterableDataset.from_generator(gen_rows, gen_kwargs={"names": ["a"], "other": [1, 2]})
+
+
+@pytest.mark.parametrize("runner", ["local", "direct"])
+def test_from_generator_is_written_by_every_runner(tmp_path, runner):
+    ds = cd.IterableDataset.from_generator(
+        gen_rows, gen_kwargs={"names": [f"n{i}" for i in range(6)], "repeat": 5}
+    )
+    summary = ds.map(lambda r: {"upper": r["name"].upper()}).write_jsonl(
+        str(tmp_path / "out"), num_shards=2, runner=runner
+    )
+    assert summary.counts.rows_written == 30
+    rows = cd.load(str(tmp_path / "out"), split="train").to_list()
+    assert sorted((r["name"], r["k"]) for r in rows) == sorted(
+        (f"n{i}", k) for i in range(6) for k in range(5)
+    )
+    assert {r["upper"] for r in rows} == {f"N{i}" for i in range(6)}
+
+
+def test_a_shard_exports_its_own_rows_and_counts_its_own_parts(three_files):
+    ds = cd.load(three_files, split="train", streaming=True)
+    first = ds.shard(3, 0)
+    assert first.n_shards == 1 and first.num_rows is None
+    assert first.to_dict()["i"] == list(range(100))
+    assert [r["i"] for r in ds.shard(3, 2).to_list()][:2] == [200, 201]
+
+
+def test_a_user_function_error_while_streaming_names_its_stage(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n{"a": 0}\n')
+
+    def invert(row):
+        return {"b": 1 / row["a"]}
+
+    expected = r"function \S*invert \(stage RowMap\) raised ZeroDivisionError"
+    with pytest.raises(ZeroDivisionError, match=expected) as e:
+        list(cd.load(str(path), split="train", streaming=True).map(invert))
+    assert isinstance(e.value.__cause__, ZeroDivisionError)

@@ -359,3 +359,64 @@ def test_missing_path_with_the_hub_unreachable_says_so(hf_env, fast_retries, tmp
     message = str(info.value)
     assert "no file or folder 'data/train' here" in message
     assert f"no Hub dataset 'data/train': the Hub at http://127.0.0.1:{port} could not be asked" in message
+
+
+# --- datasets parity: data_files=, data_dir=, split expressions, features= ---
+
+
+def test_data_files_and_data_dir_on_the_hub(hub_server, gsm8k_repo):
+    picked = cd.load("openai/gsm8k", data_files={"test": "main/test-*.parquet"}, split="test[:5]")
+    local = cd.load(gsm8k_repo, config="main", split="test")
+    assert picked.to_pylist() == local.to_pylist()[:5]
+    streamed = cd.load("openai/gsm8k", data_dir="socratic", split="test[-3:]", streaming=True)
+    socratic = cd.load(gsm8k_repo, config="socratic", split="test")
+    assert list(streamed) == socratic.to_pylist()[-3:]
+
+
+def test_load_a_builder_name_with_data_files_from_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "parts").mkdir()
+    for i in range(3):
+        (tmp_path / "parts" / f"p{i}.jsonl").write_text(f'{{"i": {i}}}\n')
+    monkeypatch.chdir(tmp_path)
+    assert cd.load("json", data_files="parts/*.jsonl", split="train")["i"] == [0, 1, 2]
+    dd = cd.load("json", data_files={"train": ["parts/p2.jsonl", "parts/p0.jsonl"], "test": "parts/p1.jsonl"})
+    assert dd["train"]["i"] == [2, 0] and dd["test"]["i"] == [1]
+    assert cd.load("json", data_dir="parts", split="train[1:]")["i"] == [1, 2]
+    inside = str(tmp_path / "parts" / "p1.jsonl")  # an absolute path below the working directory
+    both = [inside, str(tmp_path / "parts" / "p[02].jsonl")]
+    assert cd.load("json", data_files=both, split="train")["i"] == [1, 0, 2]
+    with pytest.raises(ValueError, match="data_files="):
+        cd.load("json")
+
+
+def test_data_files_pick_one_format_of_a_mixed_folder(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"q": "a"}\n')
+    (tmp_path / "train.csv").write_text("q\nb\n")
+    assert cd.load(str(tmp_path), data_files="*.csv", split="train")["q"] == ["b"]
+    with pytest.raises(FileNotFoundError, match=r"pattern '\*\.txt' .*train.csv, train.jsonl"):
+        cd.load(str(tmp_path), data_files="*.txt")
+
+
+def test_a_list_of_split_expressions_gives_a_list(tmp_path):
+    (tmp_path / "train.jsonl").write_text("".join(f'{{"i": {i}}}\n' for i in range(10)))
+    first, last = cd.load(str(tmp_path), split=["train[:2]", "train[-2:]"])
+    assert first["i"] == [0, 1] and last["i"] == [8, 9] and first.split == "train[:2]"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_features_encode_class_label_names_and_cast_values(tmp_path, streaming):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"t": "x", "n": 1, "y": "pos"}\n{"t": "y", "n": 2, "y": 0}\n')
+    yaml = [{"name": "n", "dtype": "float32"}, {"name": "y", "class_label": {"names": ["neg", "pos"]}}]
+    ds = cd.load(str(path), split="train", features=yaml, streaming=streaming)
+    rows = list(ds)
+    assert rows == [{"n": 1.0, "y": 1, "t": "x"}, {"n": 2.0, "y": 0, "t": "y"}]  # declared columns first
+    if not streaming:
+        assert ds.schema.field("n").type == pa.float32() and ds.schema.field("y").type == pa.int64()
+        assert cd.Features.from_arrow_schema(ds.schema)["y"] == cd.ClassLabel(names=["neg", "pos"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"y": "maybe"}\n')
+    with pytest.raises(ValueError, match="column 'y': Invalid string class label maybe"):
+        list(cd.load(str(bad), split="train", features=yaml, streaming=streaming))
+    with pytest.raises(ValueError, match="schema= or features="):
+        cd.load(str(path), split="train", features=yaml, schema={"n": "int64"})

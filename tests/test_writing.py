@@ -99,9 +99,12 @@ class CountingRunner:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def write(self, pipeline, sink, *, num_shards=None, options=(), progress=None):
+    def write(self, pipeline, sink, *, num_shards=None, options=(), progress=None, allow_empty=False):
         self.calls.append({"num_shards": num_shards, "options": list(options)})
         return LocalRunner().write(pipeline, sink, num_shards=num_shards, progress=progress)
+
+    def builds_only(self, options):
+        return False
 
 
 def test_run_write_asks_the_runner_registry(tmp_path, data):
@@ -115,3 +118,36 @@ def test_run_write_asks_the_runner_registry(tmp_path, data):
     assert get_runner("PortableRunner").name == "PortableRunner"
     with pytest.raises(ValueError, match="Beam flags"):
         get_runner("local").write(None, None, options=["--x"])
+
+
+@pytest.mark.parametrize("runner", ["local", "direct"])
+def test_an_all_bad_input_never_replaces_a_good_output(tmp_path, runner):
+    from crucible_datasets.errors import NoGoodRowsError
+
+    good, bad, out = tmp_path / "good.jsonl", tmp_path / "bad.jsonl", tmp_path / "out"
+    good.write_text('{"x": 1}\n{"x": 2}\n')
+    bad.write_text("not json\n{oops\n[1]\n")
+    cd.load(str(good), split="train").write_parquet(str(out))
+    before = sorted(p.name for p in (out / "data").iterdir())
+    broken = cd.load(str(bad), split="train", streaming=True, on_error="skip")
+    says = r"all 3 rows read from .*bad.jsonl .*were bad records"
+    with pytest.raises(NoGoodRowsError, match=says) as info:
+        broken.write_parquet(str(out), runner=runner)
+    assert "allow_empty=True (--allow-empty)" in str(info.value)
+    assert f"split 'train' of {out}" in str(info.value)
+    assert sorted(p.name for p in (out / "data").iterdir()) == before
+    assert cd.load(str(out), split="train")["x"] == [1, 2]
+
+    summary = broken.write_parquet(str(out), runner=runner, allow_empty=True)
+    assert (summary.counts.rows_bad, summary.rows, summary.files) == (3, 0, [])
+    assert not [p for p in (out / "data").iterdir() if p.name.startswith("train-")]  # the empty split
+
+
+def test_a_filter_that_drops_every_row_writes_the_empty_split(tmp_path):
+    src, out = tmp_path / "a.jsonl", tmp_path / "out"
+    src.write_text('{"x": 1}\n{"x": 2}\n')
+    cd.load(str(src), split="train").write_jsonl(str(out))
+    summary = cd.load(str(src), split="train", streaming=True).filter(lambda r: False).write_jsonl(str(out))
+    counts = summary.counts
+    assert (counts.rows_read, counts.rows_filtered, summary.rows, summary.files) == (2, 2, 0, [])
+    assert not [p for p in (out / "data").iterdir() if p.name.startswith("train-")]

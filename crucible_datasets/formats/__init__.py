@@ -9,8 +9,10 @@ recognise old shards) and Beam's split reader all ask the registry, never a list
 'jsonl'
 >>> get_format("parquet").name, get_format("parquet").split_unit
 ('parquet', 'row_groups')
->>> data_kind("a/train.ndjson.gz"), data_kind("b.arrow"), data_kind("c.csv.bz2"), data_kind("notes.txt")
-('jsonl', '.arrow', '.csv.bz2', None)
+>>> data_kind("a/train.ndjson.gz"), data_kind("b.arrow"), data_kind("c.csv.lz4"), data_kind("poems.txt.xz")
+('jsonl', 'arrow', '.csv.lz4', 'text')
+>>> data_kind("LICENSE.txt"), data_kind("docs/notes.txt")
+(None, None)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import posixpath
 import re
 
+from crucible_datasets.formats.arrow import ArrowFormat
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions
 from crucible_datasets.formats.compression import (
     COMPRESSION_SUFFIXES,
@@ -29,12 +32,15 @@ from crucible_datasets.formats.csv import CsvFormat
 from crucible_datasets.formats.json import JsonFormat
 from crucible_datasets.formats.jsonl import JsonlFormat
 from crucible_datasets.formats.parquet import ParquetFormat
+from crucible_datasets.formats.text import TextFormat
 
 __all__ = [
     "EXTENSIONS",
     "EXTENSION_PATTERN",
     "FORMATS",
+    "NOT_DATA_NAMES",
     "NO_READER_EXTENSIONS",
+    "ArrowFormat",
     "CsvFormat",
     "FilePart",
     "Format",
@@ -42,6 +48,7 @@ __all__ = [
     "JsonlFormat",
     "ParquetFormat",
     "ReadOptions",
+    "TextFormat",
     "data_kind",
     "format_for_path",
     "get_format",
@@ -50,15 +57,27 @@ __all__ = [
 ]
 
 FORMATS: dict[str, Format] = {
-    fmt.name: fmt for fmt in (JsonlFormat(), ParquetFormat(), CsvFormat(), JsonFormat())
+    fmt.name: fmt
+    for fmt in (JsonlFormat(), ParquetFormat(), CsvFormat(), JsonFormat(), TextFormat(), ArrowFormat())
 }
 
-# Extension (after stripping .gz/.zst) -> format name, in the order of FORMATS. ``.tsv`` is CSV
-# with a tab delimiter: CsvFormat picks the tab itself from the file name (see formats/csv.py).
+# Extension (after stripping a compression suffix) -> format name, in the order of FORMATS.
+# ``.tsv`` is CSV with a tab delimiter: CsvFormat picks the tab from the file name (formats/csv.py).
 EXTENSIONS: dict[str, str] = {ext: fmt.name for fmt in FORMATS.values() for ext in fmt.extensions}
 # Data-looking files without a reader: listed like data files so that reading them is an error
-# naming them, not a silent skip. (``.txt`` is left out: notes and licences are .txt too.)
-NO_READER_EXTENSIONS = (".arrow", ".feather", ".avro", ".orc")
+# naming them, not a silent skip.
+NO_READER_EXTENSIONS = (".feather", ".avro", ".orc")
+# Text files that are a dataset's documentation, not its data (``LICENSE.txt``, ``notes.txt``):
+# their name less extensions, lowercased. Discovery also sets ``.txt`` files aside in a config
+# that has data files of another format (see storage/discovery.py), as ``datasets`` does when
+# they are outnumbered.
+NOT_DATA_NAMES = frozenset(
+    {
+        "authors", "changelog", "changes", "citation", "code_of_conduct", "contributing", "contributors",
+        "copying", "copyright", "history", "licence", "license", "notes", "notice", "readme",
+        "requirements", "security",
+    }
+)  # fmt: skip
 # Regular expression text for the extension of any data(-looking) file, without its leading dot:
 # ``parquet``, ``jsonl.gz``, ``arrow``, ``csv.bz2`` ...
 EXTENSION_PATTERN = r"({})(\.({}))?".format(
@@ -68,7 +87,7 @@ EXTENSION_PATTERN = r"({})(\.({}))?".format(
 
 
 def get_format(name: str) -> Format:
-    """The format called ``name`` (``"jsonl"``, ``"parquet"``, ``"csv"``, ``"json"``)."""
+    """The format called ``name`` (a key of :data:`FORMATS`: ``"jsonl"``, ``"text"``, ``"arrow"`` ...)."""
     try:
         return FORMATS[name]
     except (KeyError, TypeError):
@@ -78,13 +97,13 @@ def get_format(name: str) -> Format:
 
 
 def format_for_path(path: str) -> Format:
-    """The format of ``path`` from its extension, ignoring a ``.gz``/``.zst`` suffix."""
+    """The format of ``path`` from its extension, ignoring a compression suffix (``.gz``, ``.xz`` ...)."""
     ext = os.path.splitext(strip_compression(path).rstrip("/"))[1].lower()
     if ext in EXTENSIONS:
         return FORMATS[EXTENSIONS[ext]]
     raise ValueError(
         f"cannot tell the format of {path} from its extension; supported extensions: "
-        f"{', '.join(sorted(EXTENSIONS))} (optionally followed by .gz or .zst); "
+        f"{', '.join(sorted(EXTENSIONS))} (optionally followed by {', '.join(COMPRESSION_SUFFIXES)}); "
         "pass the format explicitly otherwise"
     )
 
@@ -93,9 +112,12 @@ def is_data_file(path: str) -> bool:
     """True for the extensions with a reader, compressed or not.
 
     >>> is_data_file("a/train.jsonl.zst"), is_data_file("LICENSE"), is_data_file("x.txt")
-    (True, False, False)
+    (True, False, True)
+    >>> is_data_file("NOTICE.txt"), is_data_file("x.arrow"), is_data_file("x.avro")
+    (False, True, False)
     """
-    return strip_compression(path.lower()).endswith(tuple(EXTENSIONS))
+    kind = data_kind(path)
+    return kind is not None and not kind.startswith(".")
 
 
 def data_kind(path: str) -> str | None:
@@ -103,6 +125,8 @@ def data_kind(path: str) -> str | None:
     lower = strip_compression(path.lower())
     ext = posixpath.splitext(lower)[1]
     if ext in EXTENSIONS:
+        if EXTENSIONS[ext] == "text" and posixpath.basename(lower).split(".")[0] in NOT_DATA_NAMES:
+            return None
         return EXTENSIONS[ext]
     if ext in NO_READER_EXTENSIONS:
         return ext

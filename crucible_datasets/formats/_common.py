@@ -1,4 +1,4 @@
-"""Helpers the row formats share: projection, declared schemas, bad rows, JSON type names."""
+"""Helpers the formats share: projection, declared schemas, bad rows, JSON type names."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pyarrow as pa
 from crucible_datasets import schema as schemas
 from crucible_datasets.bad_records import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
+from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats.base import ReadOptions
 
 # What ``schema.from_pylist`` raises when a row does not fit a declared schema.
@@ -89,3 +90,58 @@ def rows_to_batch(
     if not kept:
         return None
     return Batch(arrow=schemas.from_pylist(kept, schema))
+
+
+# -- columnar formats (Parquet, Arrow, text): batches already in Arrow ------------------------
+
+
+def check_declared(path: str, stored: pa.Schema, declared: pa.Schema) -> None:
+    """A partial declared schema may name only columns the file has."""
+    missing = [n for n in declared.names if stored.get_field_index(n) < 0]
+    if missing:
+        raise DataFileError(
+            f"{path}: the declared schema names columns {missing} that the file does not have "
+            f"(its columns: {', '.join(stored.names)})"
+        )
+
+
+def with_nulls(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.RecordBatch:
+    """``batch`` with ``columns`` in order; the ones it lacks as all-null columns."""
+    arrays, fields = [], []
+    for name in columns:
+        i = batch.schema.get_field_index(name)
+        if i >= 0:
+            arrays.append(batch.column(i))
+            fields.append(batch.schema.field(i))
+        else:
+            arrays.append(pa.nulls(batch.num_rows))
+            fields.append(pa.field(name, pa.null()))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def cast_batch(
+    batch: pa.RecordBatch,
+    schema: pa.Schema,
+    errors: ErrorPolicy,
+    locate: Callable[[int], tuple[str, int | None, int | None]],
+) -> pa.RecordBatch | None:
+    """``batch`` cast to ``schema``; rows that do not fit go to ``errors`` (``locate(i)`` gives
+    ``(file, line, offset)`` of row ``i``). None when no row is left."""
+    try:
+        return schemas.cast(batch, schema)
+    except CAST_ERRORS:
+        pass
+    keep = []
+    for i in range(batch.num_rows):
+        one = batch.slice(i, 1)
+        try:
+            schemas.cast(one, schema)
+        except CAST_ERRORS as exc:
+            file, line, offset = locate(i)
+            reason = f"does not fit the declared schema: {exc}"
+            errors.handle(BadRecord(file, line, offset, reason, raw_of_row(one.to_pylist()[0])))
+        else:
+            keep.append(i)
+    if not keep:
+        return None
+    return schemas.cast(batch.take(pa.array(keep, pa.int64())), schema)

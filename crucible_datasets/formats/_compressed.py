@@ -1,4 +1,4 @@
-"""Byte streams over data files: plain, gzip or zstd, decompressed as they are read.
+"""Byte streams over data files: plain, gzip, zstd, bzip2 or xz, decompressed as they are read.
 
 :func:`open_stream` hides the compression: it returns an object with ``read(n)`` and
 ``close()`` that yields the uncompressed bytes a chunk at a time, so a 50 GB ``.jsonl.zst``
@@ -16,8 +16,10 @@ b'{"a": 1}\\n'
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import zlib
 from typing import BinaryIO
 
@@ -32,7 +34,7 @@ ZSTD_INPUT_BYTES = 128 * 1024
 
 
 def open_stream(path: str) -> BinaryIO:
-    """The uncompressed bytes of ``path`` (``.gz``/``.zst`` decompressed on the fly)."""
+    """The uncompressed bytes of ``path`` (``.gz``/``.zst``/``.bz2``/``.xz`` decompressed on the fly)."""
     compression = compression_of(path)
     raw = open_input(path)
     if compression is None:
@@ -40,6 +42,10 @@ def open_stream(path: str) -> BinaryIO:
     try:
         if compression == "gzip":
             return _Checked(gzip.GzipFile(fileobj=raw, mode="rb"), raw, path, "gzip")
+        if compression == "bz2":  # concatenated streams (pbzip2, lbzip2) are read one after another
+            return _Checked(bz2.BZ2File(raw, mode="rb"), raw, path, "bzip2")
+        if compression == "xz":
+            return _Checked(lzma.LZMAFile(raw, mode="rb"), raw, path, "xz")
         return _Checked(_ZstdReader(raw), raw, path, "zstd")
     except BaseException:
         raw.close()
@@ -63,7 +69,7 @@ class _Checked(io.RawIOBase):
             return self._inner.read(n)
         except DataFileError:
             raise
-        except (EOFError, OSError, zlib.error, zstandard.ZstdError) as exc:
+        except (EOFError, OSError, zlib.error, lzma.LZMAError, zstandard.ZstdError) as exc:
             raise DataFileError(
                 f"cannot read {self._path}: truncated or corrupt {self._kind} data ({exc})"
             ) from exc

@@ -1,11 +1,13 @@
 """What every file format provides: split a file into parts, read a part into batches.
 
-A format is one small class (see ``jsonl.py``, ``parquet.py``, ``csv.py``, ``json.py``) with
-one hook to override, :meth:`Format.read`, and two declarations: ``extensions`` (how discovery
-and the registry in :mod:`crucible_datasets.formats` recognise its files) and ``split_unit``
-(how a file is split, one of :data:`SPLIT_UNITS`). A :class:`FilePart` names a file and a range
-in that unit: bytes for line formats, row groups for Parquet. Reading every part of a file
-returns every record of the file exactly once.
+A format is one small class (see ``jsonl.py``, ``parquet.py``, ``csv.py``, ``json.py``,
+``text.py``, ``arrow.py``) with one hook to override, :meth:`Format.read`, and two
+declarations: ``extensions`` (how discovery and the registry in :mod:`crucible_datasets.formats`
+recognise its files) and ``split_unit`` (how a file is split, one of :data:`SPLIT_UNITS`). A
+:class:`FilePart` names a file and a range in that unit: bytes for line formats, row groups
+(Parquet) or record batches (Arrow) for ``"row_groups"`` formats, which also implement
+:meth:`Format.row_groups`. Reading every part of a file returns every record of the file
+exactly once.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.compression import compression_of
 
-# How a format splits a file: newline-aligned byte ranges, runs of row groups, or not at all.
+# How a format splits a file: newline-aligned byte ranges, runs of row groups (Parquet) or of
+# record batches (Arrow IPC), or not at all.
 SPLIT_UNITS = ("bytes", "row_groups", "whole")
+SAMPLE_BY = ("line", "paragraph", "document")  # text: what one row is
 DEFAULT_BATCH_ROWS = 2048
 # Rows parsed into Python objects stay in the CPU cache when a batch is small: measured on
 # ~2.3 KB reasoning rows, 2048-row batches made the local runner 1.24x the plain loop, 256 1.12x.
@@ -51,8 +55,14 @@ class ReadOptions:
     quotechar: str = '"'  # csv
     header: int | None = 0  # csv: 0 = the first row names the columns; None = no header row
     column_names: tuple[str, ...] | None = None  # csv: names of the columns (replace a header row)
+    sample_by: str = "line"  # text: one row per line, per paragraph (blank-line separated), per file
+    keep_linebreaks: bool = False  # text, sample_by="line": keep each line's "\n"
 
     def __post_init__(self) -> None:
+        if self.sample_by not in SAMPLE_BY:
+            raise ValueError(f"sample_by must be one of {', '.join(SAMPLE_BY)}, got {self.sample_by!r}")
+        if not isinstance(self.keep_linebreaks, bool):
+            raise ValueError(f"keep_linebreaks must be True or False, got {self.keep_linebreaks!r}")
         for name in ("batch_rows", "batch_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -103,9 +113,10 @@ class Format:
             units = ", ".join(SPLIT_UNITS)
             raise TypeError(f"{cls.__name__}.split_unit must be one of {units}, got {unit!r}")
 
-    def split_unit_of(self, path: str) -> str:
+    def split_unit_of(self, path: str, options: ReadOptions | None = None) -> str:
         """How ``path`` is split: the format's ``split_unit``, but a compressed file's bytes are
-        read whole (a decompressor cannot start mid-stream).
+        read whole (a decompressor cannot start mid-stream). ``options`` are the read's (a text
+        file read by paragraph or as one document is read whole).
 
         >>> from crucible_datasets.formats import get_format
         >>> get_format("jsonl").split_unit_of("a.jsonl"), get_format("jsonl").split_unit_of("a.jsonl.gz")
@@ -116,8 +127,51 @@ class Format:
         return self.split_unit
 
     def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
-        """Split ``path`` (``size`` bytes) into parts of about ``part_bytes``; default: one part."""
-        return [FilePart(path, nbytes=size)]
+        """Split ``path`` (``size`` bytes) into parts of about ``part_bytes``.
+
+        Default: byte ranges for a ``"bytes"`` format (one part when compressed or small: a
+        reader owns the lines whose first byte is in its range), runs of consecutive row groups
+        (see :meth:`row_groups`) holding about ``part_bytes`` of stored data each for a
+        ``"row_groups"`` format, else one part.
+        """
+        unit = self.split_unit_of(path)
+        if unit == "bytes" and size > part_bytes > 0:
+            count = -(-size // part_bytes)
+            step = -(-size // count)
+            return [
+                FilePart(path, s, s + step if s + step < size else None, nbytes=min(step, size - s))
+                for s in range(0, size, step)
+            ]
+        if unit != "row_groups":
+            return [FilePart(path, nbytes=size)]
+        groups = self.row_groups(path)
+        if not groups:
+            return [FilePart(path, 0, 0)]
+        parts, start, acc = [], 0, 0
+        for i, (_, nbytes) in enumerate(groups):
+            acc += nbytes
+            if acc >= part_bytes and i + 1 < len(groups):
+                parts.append(FilePart(path, start, i + 1, nbytes=acc))
+                start, acc = i + 1, 0
+        parts.append(FilePart(path, start, len(groups), nbytes=acc))
+        return parts
+
+    def file_parts(
+        self, path: str, size: int, part_bytes: int, options: ReadOptions | None = None
+    ) -> list[FilePart]:
+        """The parts a read with ``options`` uses: :meth:`parts`, or one part when
+        :meth:`split_unit_of` says the file is read whole with those options."""
+        if self.split_unit_of(path, options) == "whole":
+            return [FilePart(path, nbytes=size)]
+        return self.parts(path, size, part_bytes)
+
+    def row_groups(self, path: str) -> list[tuple[int, int]]:
+        """``(rows, stored bytes)`` of each row group (record batch) in file order.
+
+        Only ``"row_groups"`` formats have them; the split planners use them to cut and weigh
+        parts without reading data.
+        """
+        raise TypeError(f"{self.name} files have no row groups (split unit {self.split_unit!r})")
 
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """Yield the records of ``part`` as batches of at most ``options.batch_rows`` rows.

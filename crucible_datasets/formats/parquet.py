@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crucible_datasets import schema as schemas
-from crucible_datasets.bad_records import BadRecord, ErrorPolicy
+from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.errors import DataFileError
-from crucible_datasets.formats._common import CAST_ERRORS, raw_of_row, target_schema
+from crucible_datasets.formats._common import cast_batch, check_declared, target_schema, with_nulls
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions
 from crucible_datasets.storage.filesystem import open_input
 
@@ -44,22 +44,6 @@ class ParquetFormat(Format):
     extensions = (".parquet",)
     split_unit = "row_groups"
 
-    def parts(self, path: str, size: int, part_bytes: int) -> list[FilePart]:
-        """Runs of consecutive row groups holding about ``part_bytes`` of compressed data."""
-        metadata = self._metadata(path)
-        count = metadata.num_row_groups
-        if count == 0:
-            return [FilePart(path, 0, 0)]
-        parts, start, acc = [], 0, 0
-        for i in range(count):
-            group = metadata.row_group(i)
-            acc += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
-            if acc >= part_bytes and i + 1 < count:
-                parts.append(FilePart(path, start, i + 1, nbytes=acc))
-                start, acc = i + 1, 0
-        parts.append(FilePart(path, start, count, nbytes=acc))
-        return parts
-
     def read(self, part: FilePart, options: ReadOptions, errors: ErrorPolicy) -> Iterator[Batch]:
         """The rows of row groups ``[part.start, part.end)`` in batches of ``options.batch_rows``.
 
@@ -72,6 +56,23 @@ class ParquetFormat(Format):
         else:
             schema = target_schema(options)
         return self._read(part, options, schema, errors)
+
+    def row_groups(self, path: str) -> list[tuple[int, int]]:
+        """``(rows, compressed bytes)`` of each row group, from the footer.
+
+        >>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.parquet")
+        >>> pq.write_table(pa.table({"a": [1, 2, 3]}), path, row_group_size=2)
+        >>> [rows for rows, _ in ParquetFormat().row_groups(path)]
+        [2, 1]
+        """
+        metadata = self._metadata(path)
+        groups = []
+        for i in range(metadata.num_row_groups):
+            group = metadata.row_group(i)
+            nbytes = sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+            groups.append((group.num_rows, nbytes))
+        return groups
 
     def num_rows(self, path: str) -> int:
         return self._metadata(path).num_rows
@@ -102,7 +103,7 @@ class ParquetFormat(Format):
             stored = _guard(path, lambda: pf.schema_arrow)
             partial = schemas.is_partial(schema)
             if partial:
-                _check_declared(path, stored, schema)
+                check_declared(path, stored, schema)
             wanted = list(schema.names) if schema is not None and not partial else options.columns
             present = None if wanted is None else [c for c in wanted if stored.get_field_index(c) >= 0]
             size = options.batch_rows
@@ -119,11 +120,11 @@ class ParquetFormat(Format):
                 first_row, row = row, row + batch.num_rows
                 if schema is not None:
                     target = schemas.overlay(batch.schema, schema) if partial else schema
-                    batch = _cast(batch, target, path, first_row, errors)
+                    batch = cast_batch(batch, target, errors, _rows_from(path, first_row))
                     if batch is None:
                         continue
                 elif wanted is not None and len(present) != len(wanted):
-                    batch = _with_nulls(batch, wanted)
+                    batch = with_nulls(batch, wanted)
                 yield Batch.from_arrow(batch)
 
 
@@ -166,48 +167,6 @@ def _empty(stored: pa.Schema, columns: list[str] | None) -> pa.RecordBatch:
     return pa.RecordBatch.from_pylist([], schema=schema)
 
 
-def _check_declared(path: str, stored: pa.Schema, declared: pa.Schema) -> None:
-    """A partial declared schema may name only columns the file has."""
-    missing = [n for n in declared.names if stored.get_field_index(n) < 0]
-    if missing:
-        raise DataFileError(
-            f"{path}: the declared schema names columns {missing} that the file does not have "
-            f"(its columns: {', '.join(stored.names)})"
-        )
-
-
-def _with_nulls(batch: pa.RecordBatch, columns) -> pa.RecordBatch:
-    """``batch`` with ``columns`` in order; the ones it lacks as all-null columns."""
-    arrays, fields = [], []
-    for name in columns:
-        i = batch.schema.get_field_index(name)
-        if i >= 0:
-            arrays.append(batch.column(i))
-            fields.append(batch.schema.field(i))
-        else:
-            arrays.append(pa.nulls(batch.num_rows))
-            fields.append(pa.field(name, pa.null()))
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def _cast(
-    batch: pa.RecordBatch, schema: pa.Schema, path: str, first_row: int, errors: ErrorPolicy
-) -> pa.RecordBatch | None:
-    """``batch`` cast to ``schema``; rows that do not fit go to ``errors`` (row numbers 1-based)."""
-    try:
-        return schemas.cast(batch, schema)
-    except CAST_ERRORS:
-        pass
-    keep = []
-    for i in range(batch.num_rows):
-        one = batch.slice(i, 1)
-        try:
-            schemas.cast(one, schema)
-        except CAST_ERRORS as exc:
-            reason = f"does not fit the declared schema: {exc}"
-            errors.handle(BadRecord(path, first_row + i + 1, None, reason, raw_of_row(one.to_pylist()[0])))
-        else:
-            keep.append(i)
-    if not keep:
-        return None
-    return schemas.cast(batch.take(pa.array(keep, pa.int64())), schema)
+def _rows_from(path: str, first_row: int):
+    """``locate`` for :func:`cast_batch`: row ``i`` of a batch is row ``first_row + i + 1`` of the file."""
+    return lambda i: (path, first_row + i + 1, None)

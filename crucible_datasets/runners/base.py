@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from crucible_datasets.counts import RunCounts
+from crucible_datasets.errors import NoGoodRowsError
 from crucible_datasets.pipeline import Pipeline, ShardTask, Tally
 from crucible_datasets.sinks import Sink, TaskResult, WriteSummary
 from crucible_datasets.transforms.base import StageCounter
@@ -38,8 +39,16 @@ class Runner(Protocol):
         num_shards: int | None = None,
         options: Sequence[str] = (),
         progress: bool | None = None,
+        allow_empty: bool = False,
     ) -> WriteSummary | None:
-        """Write ``pipeline``'s rows through ``sink``; None when the job was only built."""
+        """Write ``pipeline``'s rows through ``sink``; None when the job was only built.
+
+        ``allow_empty``: publish an empty split even when every row read was bad
+        (:func:`check_good_rows`)."""
+        ...
+
+    def builds_only(self, options: Sequence[str]) -> bool:
+        """True when ``options`` make the runner build (or stage) the job without running it."""
         ...
 
 
@@ -69,7 +78,10 @@ class TaskReport:
             rows_bad=(tally.errors.bad if tally.errors is not None else 0) - bad_before,
             files=frozenset(tally.files),
             bytes_read=tally.bytes_read,
-            stages=stage_counts(tally.stages, first_stage),
+            stages=[
+                *stage_counts(tally.stages, first_stage),
+                *((i, c.rows_in, c.rows_out) for i, c in tally.nested),  # a combination's inputs
+            ],
         )
 
 
@@ -91,6 +103,23 @@ def run_task(pipeline: Pipeline, task: ShardTask, sink: Sink, tally: Tally) -> T
         for batch in pipeline.run_parts(task.parts, tally):
             writer.write(batch)
     return TaskReport.from_tally(tally, [writer.result], bad_before=bad_before)
+
+
+def check_good_rows(counts: RunCounts, sink: Sink, source: str, allow_empty: bool = False) -> None:
+    """:class:`NoGoodRowsError` when every row the run read was bad (``rows_bad == rows_read > 0``),
+    unless ``allow_empty``: a broken input must not replace a good output with an empty split.
+
+    Checked by every runner just before ``sink.finalize``. A run whose rows were all dropped by
+    filters (none bad) writes its empty split, as ``datasets`` would.
+    """
+    if allow_empty or counts.rows_bad == 0 or counts.rows_read > counts.rows_bad or counts.rows_written:
+        return
+    raise NoGoodRowsError(
+        f"all {counts.rows_read} rows read from {source} were bad records (so on_error skipped or "
+        f"dead-lettered every one): refusing to replace split {sink.split!r} of {sink.path} with an empty "
+        "split; fix the input (on_error='raise' stops at the first bad record and names it), or pass "
+        "allow_empty=True (--allow-empty) to write the empty split"
+    )
 
 
 def merge_counts(reports: Iterable[TaskReport], per_stage: bool) -> RunCounts:

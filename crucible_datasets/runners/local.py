@@ -12,9 +12,10 @@ from collections.abc import Iterator, Sequence
 
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
+from crucible_datasets.errors import NoGoodRowsError
 from crucible_datasets.pipeline import Pipeline, Tally
 from crucible_datasets.progress import Progress
-from crucible_datasets.runners.base import TaskReport, merge_counts, run_task
+from crucible_datasets.runners.base import TaskReport, check_good_rows, merge_counts, run_task
 from crucible_datasets.sinks import Sink, WriteSummary
 
 
@@ -30,6 +31,9 @@ def iter_batches(pipeline: Pipeline) -> Iterator[Batch]:
 class LocalRunner:
     """Runs in this process (``runner="local"``)."""
 
+    def builds_only(self, options: Sequence[str]) -> bool:
+        return False
+
     def write(
         self,
         pipeline: Pipeline,
@@ -38,11 +42,14 @@ class LocalRunner:
         num_shards: int | None = None,
         options: Sequence[str] = (),
         progress: bool | None = None,
+        allow_empty: bool = False,
     ) -> WriteSummary:
         """Run ``pipeline`` in this process and write its rows through ``sink``.
 
         ``num_shards`` (default: :meth:`Pipeline.default_num_shards`) shards are written when
-        there are that many rows, one a row when fewer (see :meth:`Sink.finalize`).
+        there are that many rows, one a row when fewer (see :meth:`Sink.finalize`). A run whose
+        every row was bad fails unless ``allow_empty``
+        (:func:`~crucible_datasets.runners.base.check_good_rows`).
         """
         if options:
             raise ValueError("options= holds Beam flags; pass a Beam runner too (runner='direct')")
@@ -61,9 +68,15 @@ class LocalRunner:
                 reports.append(run_task(pipeline, task, sink, tally))
         finally:
             run.close()
+        counts = merge_counts(reports, per_stage=pipeline.whole_stream)
+        try:
+            check_good_rows(counts, sink, source.description, allow_empty)
+        except NoGoodRowsError:
+            sink.abort()
+            raise
         summary = sink.finalize(
             [r for report in reports for r in report.results],
-            counts=merge_counts(reports, per_stage=pipeline.whole_stream),
+            counts=counts,
             source=source.description,
             wall_seconds=time.monotonic() - started,
             num_shards=n,

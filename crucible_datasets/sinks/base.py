@@ -52,18 +52,22 @@ import pyarrow as pa
 from crucible_datasets import naming
 from crucible_datasets import schema as schemas
 from crucible_datasets.counts import RunCounts
+from crucible_datasets.errors import OutputEscapeError
 from crucible_datasets.formats import EXTENSION_PATTERN
 from crucible_datasets.naming import CONFIG_NAME, DEFAULT_CONFIG, SPLIT_NAME
 from crucible_datasets.sinks import card as cards
 from crucible_datasets.sinks import manifest as manifests
 from crucible_datasets.sinks import shards as cutting
 from crucible_datasets.sinks.files import FileFormat
-from crucible_datasets.sinks.publish import FolderPublisher, Publisher, StagedShard, write_atomically
+from crucible_datasets.sinks.lease import Lease
+from crucible_datasets.sinks.publish import FolderPublisher, Publisher, StagedShard, digest, write_atomically
 from crucible_datasets.sinks.summary import WriteSummary
 from crucible_datasets.sinks.task import TaskResult, TaskWriter
 from crucible_datasets.storage import filesystem as fs
 
 TEMP_DIR = ".crucible-tmp"
+ERRORS_DIR = "_errors"
+GENERATION_SUFFIX = r"-g\d{6,}-[0-9a-f]{8}"  # after a shard's count: the publish that wrote it
 
 
 STAGED_NAME = "staged.json"  # the record of phase 3, in the run's temp folder
@@ -140,15 +144,40 @@ class Sink:
         suffix = f".v{version}" if version else ""
         return fs.join(self.run_dir, f"task-{task_index:05d}-{roll:05d}{suffix}{self.extension}")
 
-    def shard_name(self, index: int, count: int) -> str:
-        """Shard path relative to ``path``: ``data/train-00000-of-00002.parquet``."""
-        return naming.shard_name(self.config, self.split, index, count, self.extension)
+    def shard_name(self, index: int, count: int, generation: str | None = None) -> str:
+        """Shard path relative to ``path``: ``data/train-00000-of-00002-g000001-3fa9c2d1.parquet``
+        (without ``generation``: ``data/train-00000-of-00002.parquet``)."""
+        name = naming.shard_name(self.config, self.split, index, count, "")
+        return f"{name}-{generation}{self.extension}" if generation else f"{name}{self.extension}"
+
+    def data_files(self, generation: str) -> str:
+        """The card's data_files pattern of one generation: ``data/train-*-g000001-3fa9c2d1.parquet``."""
+        return f"{self.data_dir}/{self.split}-*-{generation}{self.extension}"
+
+    @property
+    def errors_dir(self) -> str:
+        """Where the split's dead letters are published, relative to ``path``:
+        ``_errors/[{config}/]{split}`` (replaced by each run that publishes the split)."""
+        return "/".join([ERRORS_DIR, *([self.config] if self.config else []), self.split])
+
+    @property
+    def temp_errors_dir(self) -> str:
+        """Where this run's dead letters are written until the publish moves them to :attr:`errors_dir`
+        (hidden, so no reader's split inference sees a killed run's dead letters)."""
+        return fs.join(self.run_dir, "errors")
+
+    def lease(self) -> Lease:
+        """The output folder's lease for this run (see :mod:`~crucible_datasets.sinks.lease`)."""
+        return Lease(self.path, self.run_id)
 
     @property
     def publisher(self) -> Publisher:
         """Where phase 4 publishes: the folder ``path`` (local or ``gs://``). The split's shards
-        are ours, or ``push_to_hub``'s (a hash after the count)."""
-        shard = re.compile(rf"\d{{5,}}-of-\d{{5,}}(-[0-9a-f]{{8,}})?\.{EXTENSION_PATTERN}$")
+        are ours (any generation, or none: an older layout), or ``push_to_hub``'s (a hash after
+        the count)."""
+        shard = re.compile(
+            rf"\d{{5,}}-of-\d{{5,}}(-[0-9a-f]{{8,}}|{GENERATION_SUFFIX})?\.{EXTENSION_PATTERN}$"
+        )
         prefix = f"{self.data_dir}/{self.split}-"
         return FolderPublisher(self.path, work_dir=self.run_dir, prefix=prefix, shard=shard)
 
@@ -161,11 +190,32 @@ class Sink:
         """A writer for shard task ``task_index``; creates nothing until the first row."""
         if not isinstance(task_index, int) or task_index < 0:
             raise ValueError(f"task_index must be an int >= 0, not {task_index!r}")
+        self.check_inside()
         return TaskWriter(self, task_index)
 
     def abort(self) -> None:
         """Throw away this split's temp files (this run's and any earlier failed run's)."""
         self._remove_temp()
+
+    def check_inside(self) -> None:
+        """:class:`OutputEscapeError` when a place this sink writes, overwrites or deletes (the temp
+        folder, the shards' folder, the dead letters, the manifest and card) resolves outside
+        the (local) output folder through a symlink; checked before anything is touched."""
+        if fs.is_remote(self.path):
+            return
+        root = os.path.realpath(self.path)
+        places = (
+            self.run_dir, fs.join(self.path, self.data_dir), fs.join(self.path, self.errors_dir),
+            fs.join(self.path, manifests.MANIFEST_NAME), fs.join(self.path, cards.README_NAME),
+        )  # fmt: skip
+        for place in places:
+            real = os.path.realpath(place)
+            if os.path.commonpath([root, real]) != root:
+                raise OutputEscapeError(
+                    f"refusing to write {self.path}: {place} leads to {real} through a symlink, outside "
+                    "the output folder; nothing was written or deleted (remove the symlink, or write "
+                    "the dataset where it leads)"
+                )
 
     def finalize(
         self,
@@ -201,17 +251,29 @@ class Sink:
         publish (what was staged, with the counts, source and time of the first call).
         """
         results = self._check_results(results)
+        self.check_inside()
         inputs = _inputs(results, num_shards, task_aligned)
-        record = self._read_record()
-        if record is None:
-            record = self._stage(results, inputs, counts, source, wall_seconds, num_shards, task_aligned)
-        elif record["inputs"] != inputs:
-            raise ValueError(
-                f"a finalize of run {self.run_id} with other results or num_shards was started and did not "
-                f"finish; call finalize with the same arguments to complete it, or abort() the split"
+        with self.lease() as lease:
+            record = self._read_record()
+            if record is None:
+                record = self._stage(results, inputs, counts, source, wall_seconds, num_shards, task_aligned)
+            elif record["inputs"] != inputs:
+                raise ValueError(
+                    f"a finalize of run {self.run_id} with other results or num_shards was started and did "
+                    f"not finish; call finalize with the same arguments to complete it, or abort() the split"
+                )
+            staged = [StagedShard(**s) for s in record["staged"]]
+            lease.check()
+            published = self.publisher.publish(
+                staged,
+                record["manifest"].encode(),
+                record["card"].encode(),
+                base_digest=record["base_card"],
+                pinned_card=_encoded(record["pinned_card"]),
+                dead_letters=record["dead_letters"],
+                errors_dir=self.errors_dir,
             )
-        staged = [StagedShard(**s) for s in record["staged"]]
-        published = self.publisher.publish(staged, record["manifest"].encode(), record["card"].encode())
+            self._remove_temp()
         summary = WriteSummary(
             path=self.path,
             split=self.split,
@@ -226,9 +288,8 @@ class Sink:
             created=record["created"],
             wall_seconds=record["wall_seconds"],
             run_id=self.run_id,
-            warnings=published.warnings + record["warnings"],
+            warnings=published.warnings + record["warnings"] + lease.notes,
         )
-        self._remove_temp()
         return summary
 
     def shards_for(self, rows: int, num_bytes: int, num_shards: int) -> int:
@@ -312,10 +373,19 @@ class Sink:
             dst = fs.join(self.run_dir, f"empty{self.extension}")
             self.files.open(dst, target).close()
             files.append((dst, 0, fs.size(dst), 0))
+        publisher = self.publisher
+        base_card = publisher.read(cards.README_NAME)
+        base_text = base_card.decode("utf-8", errors="replace") if base_card is not None else None
+        published = cards.embedded_manifest(base_text)
+        if published is None:  # an older layout's card: its manifest.json is the one that matches it
+            published = manifests.loads(publisher.read(manifests.MANIFEST_NAME))
+        previous = published["configs"].get(self.config_name, {}).get("splits", {}).get(self.split, {})
+        generation = _next_generation(previous.get("generation"))
         staged = [
-            StagedShard(path, self.shard_name(i, len(files)), rows, size, num_bytes)
+            StagedShard(path, self.shard_name(i, len(files), generation), rows, size, num_bytes)
             for i, (path, rows, size, num_bytes) in enumerate(files)
         ]
+        dead_letters = fs.list_files(self.temp_errors_dir) if fs.is_dir(self.temp_errors_dir) else []
 
         counts = counts if counts is not None else RunCounts(rows_written=sum(s.rows for s in staged))
         summary = WriteSummary(
@@ -337,20 +407,32 @@ class Sink:
             summary.warnings.append(
                 f"counts.rows_written is {counts.rows_written}; {summary.rows} rows were written"
             )
-        publisher = self.publisher
         names, num_bytes = [s.name for s in staged], sum(s.num_bytes for s in staged)
         entry = manifests.split_entry(summary, names, data_dir=self.data_dir, num_bytes=num_bytes)
-        manifest = manifests.merge(
-            manifests.loads(publisher.read(manifests.MANIFEST_NAME)), self.config_name, self.split, entry
-        )
-        existing_card = publisher.read(cards.README_NAME)
+        entry["generation"] = generation
+        entry["data_files"] = self.data_files(generation)
+        entry["dead_letters"] = [f"{self.errors_dir}/{p.rsplit('/', 1)[-1]}" for p in dead_letters]
+        manifest = manifests.merge(published, self.config_name, self.split, entry)
+        pinned_text = None
+        if base_text is not None:
+            root = self.path.rstrip("/") + "/"
+            listed = [
+                p[len(root) :] if p.startswith(root) else os.path.relpath(p, self.path).replace(os.sep, "/")
+                for p in fs.list_files(self.path)
+            ]
+            pinned_text = cards.pinned(base_text, names, listed)
+        else:  # a first publish: no card yet, and split inference would find the new shards
+            unpublished = f"{self.data_dir}/{self.split}-unpublished-{generation}{self.extension}"
+            title = _title(self.path)
+            pinned_text = cards.placeholder(self.config_name, self.split, unpublished, title=title)
         card_text, card_warnings = cards.render(
-            manifest,
-            existing_card.decode("utf-8", errors="replace") if existing_card is not None else None,
-            title=_title(self.path),
+            manifest, pinned_text if pinned_text is not None else base_text, title=_title(self.path)
         )
         record = {
             "inputs": inputs,
+            "base_card": digest(base_card),
+            "pinned_card": pinned_text,
+            "dead_letters": dead_letters,
             "staged": [dataclasses.asdict(s) for s in staged],
             "manifest": manifests.dumps(manifest).decode("utf-8"),
             "card": card_text,
@@ -378,6 +460,7 @@ class Sink:
         return fs.size(dst)
 
     def _remove_temp(self) -> None:
+        self.check_inside()
         fs.delete(self.split_temp_dir)
         if not fs.is_remote(self.path):  # remove the folders left empty (others may be in use)
             for folder in (fs.join(self.path, TEMP_DIR, self.config_name), fs.join(self.path, TEMP_DIR)):
@@ -385,6 +468,19 @@ class Sink:
                     os.rmdir(folder)
                 except OSError:
                     break
+
+
+def _next_generation(previous: object) -> str:
+    """``g000001-3fa9c2d1`` after no generation, ``g000005-...`` after ``g000004-...``: the count
+    for people, the random part so that no two publishes (a crashed one included) share names."""
+    number = 0
+    if isinstance(previous, str) and re.fullmatch(GENERATION_SUFFIX[1:], previous):
+        number = int(previous[1:].split("-", 1)[0])
+    return f"g{number + 1:06d}-{uuid.uuid4().hex[:8]}"
+
+
+def _encoded(text: str | None) -> bytes | None:
+    return None if text is None else text.encode("utf-8")
 
 
 def _inputs(results: Sequence[TaskResult], num_shards: int | None, task_aligned: bool) -> dict:

@@ -27,6 +27,9 @@ which would fail ``load_dataset(folder)`` as a whole; otherwise its empty shard 
 
 from __future__ import annotations
 
+import re
+
+import orjson
 import pyarrow as pa
 import yaml
 
@@ -40,6 +43,8 @@ from crucible_datasets.storage.readme import split_front_matter
 README_NAME = "README.md"
 BEGIN = "<!-- crucible-datasets:begin -->"
 END = "<!-- crucible-datasets:end -->"
+MANIFEST_MARK = "<!-- crucible-datasets:manifest "
+_EMBEDDED = re.compile(re.escape(MANIFEST_MARK) + r"(\{.*?\}) -->", re.S)
 
 
 class UnsupportedType(ValueError):
@@ -144,7 +149,7 @@ def render(manifest: dict, existing: str | None, *, title: str = "Dataset") -> t
     meta["configs"] = _merge_configs(meta.get("configs"), ours_configs, owned)
     if not meta["configs"]:
         del meta["configs"]
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    front = _dump(meta)
     section = _section(manifest)
     if body is None:
         body = f"\n# {title}\n\n{section}\n"
@@ -155,6 +160,67 @@ def render(manifest: dict, existing: str | None, *, title: str = "Dataset") -> t
     else:
         body = body.rstrip("\n") + "\n\n" + section + "\n"
     return f"---\n{front}---\n{body}", warnings
+
+
+def _dump(meta: dict) -> str:
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+
+
+def embedded_manifest(card: str | None) -> dict | None:
+    """The manifest embedded in our section of the card text ``card`` (None if there is none).
+
+    The card is the one file a publish switches atomically, so this copy always matches the
+    card's ``data_files``; ``manifest.json`` beside it is written just after the switch.
+    """
+    if not card or BEGIN not in card:
+        return None
+    found = _EMBEDDED.search(card.split(BEGIN, 1)[1].split(END, 1)[0])
+    if found is None:
+        return None
+    try:
+        manifest = orjson.loads(found.group(1))
+    except orjson.JSONDecodeError:
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("configs"), dict) else None
+
+
+def pinned(existing: str | None, new_names: list[str], files: list[str]) -> str | None:
+    """``existing`` card text with each ``data_files`` pattern that would match one of
+    ``new_names`` (a new generation's shards, relative to the folder) replaced by the list of
+    the files it matches now (``files``: the folder's, relative); None when no pattern does.
+
+    Publishing that card first keeps the new shards invisible until the real switch (a card
+    of an older layout reads ``data/train-*``, which the new names match too). Only the
+    ``[{split, path}]`` form without ``data_dir`` is pinned (the form this package writes).
+    """
+    from crucible_datasets.storage.discovery import match
+
+    meta, body = split_front_matter(existing) if existing is not None else (None, None)
+    if not isinstance(meta, dict) or not isinstance(meta.get("configs"), list):
+        return None
+    changed = False
+    for entry in meta["configs"]:
+        data_files = entry.get("data_files") if isinstance(entry, dict) else None
+        if not isinstance(data_files, list) or entry.get("data_dir"):
+            continue
+        for item in data_files:
+            if not isinstance(item, dict) or not isinstance(item.get("path"), (str, list)):
+                continue
+            patterns = [item["path"]] if isinstance(item["path"], str) else [str(p) for p in item["path"]]
+            if any(match(p, new_names) for p in patterns):
+                item["path"] = sorted({f for p in patterns for f in match(p, files)})
+                changed = True
+    if not changed:
+        return None
+    return f"---\n{_dump(meta)}---\n{body or ''}"
+
+
+def placeholder(config: str, split: str, pattern: str, *, title: str = "Dataset") -> str:
+    """The card a first publish switches to before its shards appear: its one split's
+    ``data_files`` ``pattern`` matches nothing, so readers find no data (as before) instead of
+    the new shards by split inference, whole or not."""
+    meta = {"configs": [{"config_name": config, "data_files": [{"split": split, "path": pattern}]}]}
+    return f"---\n{_dump(meta)}---\n\n# {title}\n"
 
 
 def _config_yaml(config_name: str, config: dict) -> tuple[list[dict], dict, list[str]]:
@@ -173,7 +239,10 @@ def _config_yaml(config_name: str, config: dict) -> tuple[list[dict], dict, list
             )
     if not written:
         written = {name: split for name, split in splits.items() if split.get("shards")}
-    data_files = [{"split": name, "path": f"{data_dir}/{name}-*"} for name in written]
+    data_files = [
+        {"split": name, "path": split.get("data_files") or f"{data_dir}/{name}-*"}
+        for name, split in written.items()
+    ]
     formats = sorted({str(split.get("format")) for split in written.values()})
     if len(formats) > 1:
         warnings.append(
@@ -300,5 +369,6 @@ def _section(manifest: dict) -> str:
                 )
                 + " |"
             )
-    lines.append(END)
+    embedded = orjson.dumps(manifest).decode("utf-8").replace("<", "\\u003c").replace(">", "\\u003e")
+    lines += ["", f"{MANIFEST_MARK}{embedded} -->", END]
     return "\n".join(lines)

@@ -6,15 +6,16 @@ stages the split's shards as files in the run's temp folder and renders the new 
 published state: the staged shards under their names, the split's previous shards gone, the
 manifest and card in place. It returns where the shards are now.
 
-:class:`FolderPublisher` (a local folder or a ``gs://`` prefix) publishes by renaming, like
-Beam's ``FileBasedSink.finalize_write``, and can be re-run: before its first change to the
-destination it records its plan (which staged file goes to which name, which old shards are
-removed) in the run's temp folder, and a re-run follows that plan, skipping the moves already
-made. A Hub publisher would be one more class: ``read`` downloads ``manifest.json`` /
-``README.md`` from the repo, ``publish`` makes one commit of the staged shards
-(``CommitOperationAdd``), the deletions of the split's old shards (``CommitOperationDelete``, the
-files :meth:`Publisher.old_shards` finds in the repo listing) and the manifest and card; one
-commit is atomic, so it needs no plan.
+:class:`FolderPublisher` (a local folder or a ``gs://`` prefix) publishes a new *generation*:
+the shards go under names no reader's pattern matches yet, and one atomic write of the card
+(whose ``data_files`` name that generation, and which embeds the manifest) switches readers
+from the previous split to the new one; the previous generation is deleted after the switch
+(see docs/PUBLISHING.md). It can be re-run: before its first change to the destination it
+records its plan in the run's temp folder, and a re-run follows that plan, skipping the steps
+already made. A Hub publisher would be one more class: ``read`` downloads ``README.md`` from
+the repo, ``publish`` makes one commit of the staged shards (``CommitOperationAdd``), the
+deletions of the split's old shards (``CommitOperationDelete``) and the card; one commit is
+atomic, so it needs no plan.
 
 >>> import os, re, tempfile
 >>> root = tempfile.mkdtemp()
@@ -31,6 +32,7 @@ commit is atomic, so it needs no plan.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -44,8 +46,9 @@ from crucible_datasets.sinks.manifest import MANIFEST_NAME
 from crucible_datasets.storage import filesystem as fs
 
 PLAN_NAME = "publish-plan.json"
-# Test-only: a finalize kills its own process (SIGKILL) just before its N-th rename, so a test can
-# check that a re-run completes the publish. Read for no other purpose.
+# Test-only: a finalize kills its own process (SIGKILL) just before the N-th step of its publish plan
+# (every rename, card switch, write and deletion counts), so a test can check what readers see at
+# that instant and that a re-run completes the publish. Read for no other purpose.
 KILL_AT_RENAME_ENV = "CRUCIBLE_DATASETS_TEST_KILL_AT_RENAME"
 
 
@@ -103,26 +106,42 @@ class Publisher:
         return shards, others
 
 
+class PublishConflict(RuntimeError):
+    """The card changed since this run staged (another run published): this publish cannot switch."""
+
+
+def digest(data: bytes | None) -> str | None:
+    """The sha256 of ``data`` (a card), or None for no card."""
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
 class FolderPublisher(Publisher):
-    """Publishes into a folder (local or ``gs://``) by renaming; a re-run completes a publish.
+    """Publishes into a folder (local or ``gs://``) with one atomic switch; a re-run completes it.
 
-    ``work_dir`` is the run's temp folder (on the same filesystem as ``root``, so a rename is
-    cheap). :meth:`publish` first writes the manifest and card there, and the plan
-    (``publish-plan.json``: the renames, staged file -> final path, metadata last, and the old
-    shards to delete), then deletes the old shards and renames. Run again with the same run's
-    ``work_dir`` it follows the recorded plan: a rename whose staged file is gone and whose
-    target exists was made (staged files belong to this run only), a deletion of a missing file
-    is done. A staged file and its target both gone means another run removed them: an error.
+    The staged shards carry a new generation in their names (``StagedShard.name``,
+    ``data/train-00000-of-00002-g000004-3fa9c2d1.parquet``) that no data_files pattern of the
+    published card matches, and the new card names only that generation. :meth:`publish`
+    records a plan (``publish-plan.json`` in ``work_dir``, the run's temp folder, on the same
+    filesystem as ``root``) and then runs its steps in order:
 
-    Generations (a later change, inside this class): instead of deleting the old shards and
-    renaming into names that readers' pattern ``{prefix}*`` already matches, ``publish`` would
-    rename the staged shards into a new generation no current pattern matches (a folder of this
-    run), make the rename of the card and manifest that name it the one atomic switch (the
-    plan's last step already), and delete the previous generation after it. The plan, and the
-    skip of done steps, stay as they are; ``publish`` already returns where the shards went.
-    The card is rendered before ``publish`` from ``StagedShard.name``, so the generation's
-    folder has to be part of those names: the one change outside this class is the Sink asking
-    its publisher for them instead of naming the shards itself.
+    1. ``switch`` to a *pinned* card, only when the published card has a pattern that would also
+       match the new names (``data/train-*`` of an older layout): the same card with those
+       patterns replaced by the files they match now, so the next steps stay invisible;
+    2. ``rename`` each staged shard to its name (invisible: no pattern matches it yet);
+    3. ``switch`` the card ``README.md`` (its data_files and the manifest embedded in it): the
+       one atomic write that publishes the split. Local: ``os.replace`` of the staged card;
+       ``gs://``: an upload with ``if_generation_match`` of the card this run staged against.
+       Either way it is a compare-and-swap: a card that is neither the expected one nor this
+       run's new one means another run published meanwhile, a :class:`PublishConflict`;
+    4. ``write`` ``manifest.json``, the convenience copy of the card's manifest;
+    5. ``delete`` the split's previous shards (any generation, and the older layout's names);
+    6. ``delete`` the split's previous dead letters, ``rename`` this run's into place.
+
+    A reader that reads the card before step 3 sees the previous split whole, after it the new
+    one. Run again with the same ``work_dir`` the plan is followed again, each done step skipped:
+    a rename whose source is gone and whose target exists, a switch whose card is already the
+    new one, a deletion of a missing file. A rename whose source and target are both gone means
+    another run removed them: an error.
     """
 
     def __init__(self, root: str, *, work_dir: str, prefix: str, shard: re.Pattern) -> None:
@@ -131,73 +150,157 @@ class FolderPublisher(Publisher):
 
     def read(self, name: str) -> bytes | None:
         path = fs.join(self.root, name)
+        if fs.is_remote(path) and path.startswith("gs://"):
+            from crucible_datasets.storage import gcs
+
+            return gcs.read_generation(path)[0]
         if not fs.exists(path):
             return None
         with fs.open_input(path) as f:
             return f.read()
 
-    def publish(self, staged: Sequence[StagedShard], manifest: bytes, card: bytes) -> Published:
+    def publish(
+        self,
+        staged: Sequence[StagedShard],
+        manifest: bytes,
+        card: bytes,
+        *,
+        base_digest: str | None = None,
+        pinned_card: bytes | None = None,
+        dead_letters: Sequence[str] = (),
+        errors_dir: str | None = None,
+    ) -> Published:
+        """Publish ``staged`` with the rendered ``card`` and ``manifest``. ``base_digest``: the
+        :func:`digest` of the card published when the run staged (None: there was none), which
+        the switch expects to replace; ``pinned_card`` when step 1 is needed. ``dead_letters``
+        (staged files) go to ``errors_dir`` (relative to the root), replacing the files there."""
         plan_path = fs.join(self.work_dir, PLAN_NAME)
         if fs.exists(plan_path):
             with fs.open_input(plan_path) as f:
                 plan = orjson.loads(f.read())
         else:
-            plan = self._plan(staged, manifest, card)
+            plan = self._plan(staged, manifest, card, base_digest, pinned_card, dead_letters, errors_dir)
             write_atomically(plan_path, orjson.dumps(plan, option=orjson.OPT_INDENT_2))
-        for path in plan["delete"]:
-            fs.delete(path)
         kill_at = int(os.environ.get(KILL_AT_RENAME_ENV) or 0)
-        for number, (src, dst) in enumerate(plan["renames"], 1):
+        for number, step in enumerate(plan["steps"], 1):
+            if number == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            self._run(step)
+        return Published(files=plan["files"], warnings=plan["warnings"])
+
+    # -- the steps --
+
+    def _run(self, step: dict) -> None:
+        op = step["op"]
+        if op == "rename":
+            src, dst = step["src"], step["dst"]
             if fs.exists(src):
-                if number == kill_at:
-                    os.kill(os.getpid(), signal.SIGKILL)
                 fs.rename(src, dst)
             elif not fs.exists(dst):
                 raise FileNotFoundError(
                     f"cannot complete the publish of {self.root}: {src} is gone and {dst} is not in "
                     "place (another run of the split finalized or aborted meanwhile?)"
                 )
-        return Published(files=plan["files"], warnings=plan["warnings"])
+        elif op == "switch":
+            self._switch(step["src"], step["expect"], step["result"])
+        elif op == "write":
+            with fs.open_input(step["src"]) as f:
+                write_atomically(step["dst"], f.read(), work_dir=self.work_dir)
+        elif op == "delete":
+            fs.delete(step["path"])
+        else:  # pragma: no cover - plans are written by _plan
+            raise ValueError(f"unknown publish step {op!r}")
 
-    def _plan(self, staged: Sequence[StagedShard], manifest: bytes, card: bytes) -> dict:
-        """Stage the metadata; the renames, deletions and warnings of this publish."""
-        metadata = []
-        for name, data in ((MANIFEST_NAME, manifest), (README_NAME, card)):
-            path = fs.join(self.work_dir, name)
-            with fs.open_output(path) as f:
-                f.write(data)
-            metadata.append((path, fs.join(self.root, name)))
+    def _switch(self, src: str, expect: str | None, result: str) -> None:
+        """Replace the card by the staged ``src`` if the card's digest is ``expect`` (compare-and-swap)."""
+        dst = fs.join(self.root, README_NAME)
+        if dst.startswith("gs://"):
+            from crucible_datasets.storage import gcs
+
+            current, generation = gcs.read_generation(dst)
+            if digest(current) == result:
+                return
+            self._check_expected(current, expect)
+            with fs.open_input(src) as f:
+                data = f.read()
+            try:
+                gcs.write_if_generation(dst, data, generation)
+            except gcs.PreconditionFailed as exc:
+                raise PublishConflict(f"{dst} was changed by another run during this publish") from exc
+            return
+        current = self.read(README_NAME)
+        if digest(current) == result:
+            return
+        self._check_expected(current, expect)
+        fs.rename(src, dst)  # local: os.replace, atomic; the caller holds the folder's lease
+
+    def _check_expected(self, current: bytes | None, expect: str | None) -> None:
+        if digest(current) != expect:
+            raise PublishConflict(
+                f"{fs.join(self.root, README_NAME)} changed since this run staged its split (another run "
+                "published into the folder meanwhile): write the split again"
+            )
+
+    def _plan(
+        self,
+        staged: Sequence[StagedShard],
+        manifest: bytes,
+        card: bytes,
+        base_digest: str | None,
+        pinned_card: bytes | None,
+        dead_letters: Sequence[str],
+        errors_dir: str | None,
+    ) -> dict:
+        """Stage the metadata; the steps and warnings of this publish."""
+        paths = {}
+        for name, data in (("manifest", manifest), ("card", card), ("pinned", pinned_card)):
+            if data is not None:
+                paths[name] = fs.join(self.work_dir, f"{name}.staged")
+                with fs.open_output(paths[name]) as f:
+                    f.write(data)
+        steps: list[dict] = []
+        expect = base_digest
+        if pinned_card is not None and digest(pinned_card) != base_digest:
+            pin = {"op": "switch", "src": paths["pinned"], "expect": expect, "result": digest(pinned_card)}
+            steps.append(pin)
+            expect = pin["result"]
         files = [fs.join(self.root, s.name) for s in staged]
-        shards, others = self.old_shards(self._names_under_prefix())
+        steps += [{"op": "rename", "src": s.path, "dst": dst} for s, dst in zip(staged, files, strict=True)]
+        steps.append({"op": "switch", "src": paths["card"], "expect": expect, "result": digest(card)})
+        steps.append({"op": "write", "src": paths["manifest"], "dst": fs.join(self.root, MANIFEST_NAME)})
+        folder = self.prefix.rsplit("/", 1)[0] if "/" in self.prefix else ""
+        shards, _ = self.old_shards(self._names_under(folder))
         keep = {s.name for s in staged}
-        return {
-            "renames": [(s.path, dst) for s, dst in zip(staged, files, strict=True)] + metadata,
-            "delete": [fs.join(self.root, name) for name in shards if name not in keep],
-            "files": files,
-            "warnings": [
-                f"{fs.join(self.root, name)} also matches the card's data_files pattern {self.prefix}* "
-                "and will be read as part of the split by datasets"
-                for name in others
-            ],
-        }
+        steps += [{"op": "delete", "path": fs.join(self.root, name)} for name in shards if name not in keep]
+        if errors_dir is not None:
+            old = [n for n in self._names_under(errors_dir) if n.rpartition("/")[0] == errors_dir]
+            old = [n for n in old if n.rpartition("/")[2].startswith("errors-")]
+            steps += [{"op": "delete", "path": fs.join(self.root, name)} for name in old]
+            steps += [
+                {"op": "rename", "src": path, "dst": fs.join(self.root, errors_dir, path.rsplit("/", 1)[-1])}
+                for path in dead_letters
+            ]
+        return {"steps": steps, "files": files, "warnings": []}
 
-    def _names_under_prefix(self) -> list[str]:
-        folder = fs.join(self.root, self.prefix.rsplit("/", 1)[0]) if "/" in self.prefix else self.root
-        if not fs.is_remote(folder) and not os.path.isdir(folder):
-            return []
-        if fs.is_remote(folder):
+    def _names_under(self, folder: str) -> list[str]:
+        """Files below ``folder`` (relative to the root), relative to the root."""
+        path = fs.join(self.root, folder) if folder else self.root
+        if fs.is_remote(path):
             root = self.root.rstrip("/") + "/"
-            return [path[len(root) :] for path in fs.list_files(folder)]
-        return [os.path.relpath(path, self.root).replace(os.sep, "/") for path in fs.list_files(folder)]
+            return [p[len(root) :] for p in fs.list_files(path)]
+        if not os.path.isdir(path):
+            return []
+        return [os.path.relpath(p, self.root).replace(os.sep, "/") for p in fs.list_files(path)]
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``path`` so that a reader sees all of ``data`` or no file (a gs:// object always is)."""
+def write_atomically(path: str, data: bytes, *, work_dir: str | None = None) -> None:
+    """Write ``path`` so that a reader sees all of ``data`` or no file (a gs:// object always is);
+    on local disk through a temp file in ``work_dir`` (default: beside ``path``) and ``os.replace``."""
     if fs.is_remote(path):
         with fs.open_output(path) as f:
             f.write(data)
         return
-    partial = path + ".partial"
+    partial = (fs.join(work_dir, os.path.basename(path)) if work_dir else path) + ".partial"
     with fs.open_output(partial) as f:
         f.write(data)
     fs.rename(partial, path)

@@ -48,7 +48,10 @@ class WriteSummary:
         return sum(self.file_bytes)
 
     def __str__(self) -> str:
-        where = self.files[0].rsplit("-", 3)[0] + "-*" + _ending(self.files[0]) if self.files else self.path
+        where = self.path
+        if self.files:
+            folder = self.files[0].rsplit("/", 1)[0]
+            where = f"{folder}/{self.split}-*{_ending(self.files[0])}"
         name = self.split if self.config is None else f"{self.config}/{self.split}"
         shards = f"{len(self.files)} shard{'' if len(self.files) == 1 else 's'}"
         c = self.counts

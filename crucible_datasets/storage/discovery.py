@@ -14,14 +14,16 @@ splits, each with a sorted list of data files. The rules are those of Hugging Fa
   keyword counting only when delimited by ``-``, ``_``, ``.``, a space or a digit; with no
   keyword at all, every data file is ``train``.
 
-Data files end in .jsonl, .ndjson, .json, .csv, .tsv or .parquet (maybe plus .gz/.zst/.zstd).
-Files that look like data but have no reader here (``.arrow``, ``.feather``, ``.avro``, ``.orc``,
-or a data extension plus ``.bz2``/``.xz``/``.lz4``/``.zip``) are listed too, so that reading them
-fails with a message instead of skipping them. One config reads one format: a config whose
+Data files end in .jsonl, .ndjson, .json, .csv, .tsv, .parquet, .txt or .arrow (maybe plus
+.gz/.zst/.zstd/.bz2/.xz). Files that look like data but have no reader here (``.feather``,
+``.avro``, ``.orc``, or a data extension plus ``.lz4``/``.zip``) are listed too, so that reading
+them fails with a message instead of skipping them. ``.txt`` files are text data only in a
+config without data of another format, and never when named like documentation
+(``LICENSE.txt``, ``notes.txt``: ``formats.NOT_DATA_NAMES``). One config reads one format: a config whose
 files are of several formats is an error when read, unless ``format=`` picks one (then split
-inference and patterns see only that format's files). Hidden files and folders, ``__special__``
-folders and ``_errors/`` (dead letters) are skipped unless a pattern names them; so are
-README.md, manifest.json and the HF metadata files.
+inference and patterns see only that format's files) or ``data_files=`` picks the files.
+Hidden files and folders, ``__special__`` folders and ``_errors/`` (dead letters) are skipped
+unless a pattern names them; so are README.md, manifest.json and the HF metadata files.
 
 >>> layout = infer_layout("/d", ["README.md", "train.jsonl", "dev.jsonl", "notes.txt"], None)
 >>> layout.config(None).splits
@@ -39,6 +41,7 @@ import dataclasses
 import os
 import posixpath
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -95,6 +98,57 @@ _MAGIC = re.compile(r"[*?\[]")
 
 class LayoutError(CrucibleError, ValueError):
     """A config or split that does not exist, a bad README ``configs:`` block, an unmatched pattern."""
+
+
+class DataFilesNotFoundError(LayoutError, FileNotFoundError):
+    """A ``data_files`` pattern that matches no data file (the name ``datasets`` uses)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What ``load(data_files=, data_dir=)`` picks in place of the README configs or inference.
+
+    ``data_files``: a pattern, a list (split ``train``) or a mapping split -> pattern(s),
+    relative to the dataset's root (``data_dir`` below it) or absolute; ``data_dir`` alone:
+    splits inferred from the files below it. The result is one config, named ``config`` (or
+    ``default``) with that README config's reader options, as ``datasets`` overrides a
+    config's ``data_files``.
+    """
+
+    data_files: str | list | tuple | Mapping | None = None
+    data_dir: str | None = None
+    config: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_files", _checked_data_files(self.data_files))
+        if self.data_dir is not None and (not isinstance(self.data_dir, str) or not self.data_dir):
+            raise ValueError(f"data_dir must be a non-empty string (a folder), got {self.data_dir!r}")
+
+    @property
+    def empty(self) -> bool:
+        return self.data_files is None and self.data_dir is None
+
+
+def _checked_data_files(data_files: object) -> str | list | dict | None:
+    """``data_files`` as ``datasets`` accepts it (str, list/tuple, mapping split -> str/list)."""
+
+    def patterns(value: object) -> str | list[str]:
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) and v for v in value):
+            return list(value)
+        raise ValueError(
+            "data_files must be a pattern, a list of patterns, or a mapping split -> pattern(s) "
+            f"(e.g. {{'train': 'train/*.jsonl', 'test': ['t1.jsonl', 't2.jsonl']}}); got {data_files!r}"
+        )
+
+    if data_files is None:
+        return None
+    if isinstance(data_files, Mapping):
+        if not data_files:
+            patterns(None)
+        return {str(k): patterns(v) for k, v in data_files.items()}
+    return patterns(data_files)
 
 
 class EmptyDatasetError(CrucibleError, FileNotFoundError):
@@ -326,6 +380,9 @@ def one_format(where: str, root: str, files: list[str], format: str | None) -> t
         kind = data_kind(f)
         if kind is not None:
             kinds.setdefault(kind, []).append(f)
+    if "text" in kinds and len(kinds) > 1 and format != "text":  # .txt beside other data: notes
+        notes = set(kinds.pop("text"))
+        files = [f for f in files if f not in notes]
     if len(kinds) <= 1:
         kind = next(iter(kinds), None)
         if kind is not None and kind.startswith(".") and format is None:
@@ -342,21 +399,148 @@ def one_format(where: str, root: str, files: list[str], format: str | None) -> t
     if format is None:
         readable = sorted((k for k in kinds if not k.startswith(".")), key=lambda k: -len(kinds[k]))
         pick = f", e.g. format={readable[0]!r} (--format {readable[0]})" if readable else ""
+        ext = next((e for e, k in EXTENSIONS.items() if readable and k == readable[0]), None)
+        glob = f", e.g. data_files='**/*{ext}'" if ext else ""
         return files, (
             f"{where} has data files of {len(kinds)} formats: {found}. One config reads one format: "
-            f"pass format= to read only the files of that format{pick}, or give each format its own "
-            "config in README.md"
+            f"pass format= to read only the files of that format{pick}, or data_files= to pick the files"
+            f"{glob}, or give each format its own config in README.md"
         )
     if format not in kinds:
         return files, f"{where} has no {format} files; it has {found}"
     return [f for f in files if data_kind(f) in (format, None)], None
 
 
+def _base_dir(data_dir: str | None) -> str:
+    """``data_dir`` as a relative POSIX folder ("" for the root)."""
+    base = posixpath.normpath(_normalize(data_dir)).strip("/") if data_dir else ""
+    return "" if base == "." else base
+
+
+def resolve_data_files(
+    root: str,
+    files: list[str],
+    data_files: str | list | dict,
+    base: str = "",
+    where: str = "",
+    outside: Callable[[str], list[str]] | None = None,
+    keep_order: bool = False,
+) -> dict[str, list[str]]:
+    """Split -> data files (full paths or URLs) that ``data_files`` selects: the one place
+    patterns are resolved, for README ``configs:`` and for ``load(data_files=)`` alike.
+
+    ``data_files`` is a pattern, a list of them (split ``train``) or a mapping split ->
+    pattern(s), as ``datasets``' ``sanitize_patterns`` reads it. Patterns are globs relative to
+    ``root``/``base`` matched against ``files`` (relative POSIX paths), or absolute paths/URLs:
+    one inside ``root`` is matched like a relative one; a file elsewhere is kept as given (its
+    reader checks it); a glob elsewhere is expanded with ``outside`` (e.g. ``filesystem.glob``;
+    None: an error). A pattern matching nothing is a :class:`DataFilesNotFoundError` naming
+    it and what exists. ``keep_order``: files in pattern order (as ``datasets`` lists them),
+    else sorted.
+
+    >>> resolve_data_files("/d", ["a/x.jsonl", "a/y.jsonl", "b.csv"], {"test": ["b.csv", "a/*.jsonl"]})
+    {'test': ['/d/a/x.jsonl', '/d/a/y.jsonl', '/d/b.csv']}
+    """
+    root_prefix = root.rstrip("/") + "/"
+    in_dir = f" (data_dir {base!r})" if base else ""
+    splits: dict[str, list[str]] = {}
+    for split, patterns in split_patterns(data_files).items():
+        _check_split_name(split, where or str(root))
+        found: dict[str, None] = {}
+        for given in patterns:
+            pattern = _normalize(given)
+            if not _is_absolute(pattern):
+                joined = posixpath.normpath(posixpath.join(base, pattern)) if base else pattern
+                if joined.startswith("../") and root and not fs.is_remote(root):
+                    pattern = os.path.normpath(os.path.join(root, joined))  # outside the folder
+                else:
+                    pattern = joined
+            elif root and pattern.startswith(root_prefix):
+                pattern = pattern[len(root_prefix) :]
+            if _is_absolute(pattern):
+                if not _MAGIC.search(pattern):
+                    found[pattern] = None  # a file or URL elsewhere, as HF allows; readers check it
+                    continue
+                if outside is None:
+                    raise LayoutError(f"{where}, split {split!r}: glob pattern {given!r} is outside {root}")
+                matched = sorted(p for p in outside(pattern) if looks_like_data(p))
+                if not matched:
+                    raise DataFilesNotFoundError(f"{where}, split {split!r}: no file matches {given!r}")
+                found.update(dict.fromkeys(matched))
+                continue
+            matched = match(pattern, files)
+            if not matched:
+                raise DataFilesNotFoundError(
+                    f"{where}, split {split!r}: pattern {given!r}{in_dir} matches no data files in {root} "
+                    f"(data files end in {', '.join(DATA_EXTENSIONS)}, maybe compressed); "
+                    + _what_exists(root, files)
+                )
+            found.update(dict.fromkeys(fs.join(root, rel) if root else rel for rel in matched))
+        splits[split] = list(found) if keep_order else sorted(found)
+    return splits
+
+
+def _what_exists(root: str, files: list[str]) -> str:
+    data = match("**", files)
+    if data:
+        return f"its data files: {_examples(root, [fs.join(root, f) if root else f for f in data], 6)}"
+    return f"{root or 'it'} has no data files"
+
+
+def _keep_one_format(
+    splits: dict[str, list[str]], where: str, root: str, format: str | None
+) -> tuple[dict[str, list[str]], str | None]:
+    everything = sorted({f for split_files in splits.values() for f in split_files})
+    kept, problem = one_format(where, root, everything, format)
+    if not problem and len(kept) < len(everything):
+        keep = set(kept)
+        splits = {s: [f for f in split_files if f in keep] for s, split_files in splits.items()}
+        splits = {s: split_files for s, split_files in splits.items() if split_files}
+    return splits, problem
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_metadata_path(path: str, root: str, where: str) -> str:
+    """``path`` as given, if a path from repository metadata (a README's ``data_files`` or
+    ``data_dir``) stays inside the dataset ``root``; else a :class:`LayoutError` naming ``where``.
+
+    Refused: absolute paths, drive letters, ``~``, URLs of any scheme (``file://``, ``gs://``,
+    ``https://``, ``hf://`` of another repo or revision) and ``..`` segments. The root's own
+    full path or URL as a prefix is fine. So a dataset's card can never make a read leave it
+    (``load(data_files=...)``, the user's own choice, may name any file).
+
+    >>> check_metadata_path("data/*.jsonl", "/d", "README.md of /d")
+    'data/*.jsonl'
+    >>> try:
+    ...     check_metadata_path("/etc/passwd", "/d", "README.md of /d, config 'x'")
+    ... except LayoutError as exc:
+    ...     print(exc)  # doctest: +ELLIPSIS
+    README.md of /d, config 'x': path '/etc/passwd' leaves the dataset (an absolute path or URL); ...
+    """
+    normal = _normalize(path)
+    prefix = root.rstrip("/") + "/"
+    inside = normal[len(prefix) :] if root and normal.startswith(prefix) else normal
+    why = None
+    if "://" in inside or inside.startswith(("/", "\\", "~")) or _DRIVE.match(inside) or "\x00" in inside:
+        why = "an absolute path or URL"
+    elif ".." in re.split(r"[/\\]", inside):
+        why = "a '..' segment"
+    if why is not None:
+        raise LayoutError(
+            f"{where}: path {path!r} leaves the dataset ({why}); name files inside {root} with relative "
+            "paths or patterns, without '..'"
+        )
+    return path
+
+
 def _config_from_yaml(root: str, files: list[str], item: dict, format: str | None = None) -> ConfigLayout:
     name = str(item["config_name"])
     data_dir = item.get("data_dir")
-    base = posixpath.normpath(_normalize(data_dir)).strip("/") if data_dir else ""
-    base = "" if base == "." else base
+    if data_dir:
+        check_metadata_path(data_dir, root, f"README.md of {root}, config {name!r}, data_dir")
+    base = _base_dir(data_dir)
     in_dir = f" (data_dir {data_dir!r})" if base else ""
     options = {k: v for k, v in item.items() if k not in ("config_name", "data_files", "data_dir", "default")}
 
@@ -371,38 +555,11 @@ def _config_from_yaml(root: str, files: list[str], item: dict, format: str | Non
         full_splits = {s: full([prefix + f for f in rels]) for s, rels in splits.items()}
         return ConfigLayout(name, full_splits, options=options, problem=problem)
 
-    root_prefix = root.rstrip("/") + "/"
-    splits: dict[str, list[str]] = {}
     for split, patterns in split_patterns(item["data_files"]).items():
-        _check_split_name(split, f"config {name!r} of {root}")
-        found: set[str] = set()
         for pattern in patterns:
-            pattern = _normalize(pattern)
-            if _is_absolute(pattern):
-                if root and pattern.startswith(root_prefix):
-                    pattern = pattern[len(root_prefix) :]
-                elif not _MAGIC.search(pattern):
-                    found.add(pattern)  # a file or URL elsewhere, as HF allows; readers check it
-                    continue
-                else:
-                    raise LayoutError(
-                        f"config {name!r}, split {split!r}: glob pattern {pattern!r} is outside {root}"
-                    )
-            joined = posixpath.normpath(posixpath.join(base, pattern)) if base else pattern
-            matched = match(joined, files)
-            if not matched:
-                raise LayoutError(
-                    f"config {name!r}, split {split!r}: pattern {pattern!r}{in_dir} matches no data files "
-                    f"in {root} (data files end in {', '.join(DATA_EXTENSIONS)}, maybe compressed)"
-                )
-            found.update(fs.join(root, rel) if root else rel for rel in matched)
-        splits[split] = sorted(found)
-    everything = sorted({f for split_files in splits.values() for f in split_files})
-    kept, problem = one_format(f"config {name!r} of {root}", root, everything, format)
-    if not problem and len(kept) < len(everything):
-        keep = set(kept)
-        splits = {s: [f for f in split_files if f in keep] for s, split_files in splits.items()}
-        splits = {s: split_files for s, split_files in splits.items() if split_files}
+            check_metadata_path(pattern, root, f"README.md of {root}, config {name!r}, split {split!r}")
+    splits = resolve_data_files(root, files, item["data_files"], base, f"config {name!r} of {root}")
+    splits, problem = _keep_one_format(splits, f"config {name!r} of {root}", root, format)
     return ConfigLayout(name, splits, options=options, problem=problem)
 
 
@@ -434,18 +591,28 @@ def _with_default(configs: list[ConfigLayout], items: list[dict], root: str) -> 
     return {c.name: dataclasses.replace(c, default=c.name in marked) for c in configs}
 
 
-def infer_layout(root: str, files: list[str], readme_text: str | None, format: str | None = None) -> Layout:
+def infer_layout(
+    root: str,
+    files: list[str],
+    readme_text: str | None,
+    format: str | None = None,
+    selection: Selection | None = None,
+) -> Layout:
     """The layout of the dataset at ``root``, from its file list (relative POSIX paths) and README.
 
     ``format`` (``format=`` of ``load``) picks that format's files in a config that mixes
-    formats (see :func:`one_format`). Nothing here touches storage: the caller lists the files
-    (a local walk, a Hub API listing).
+    formats (see :func:`one_format`). ``selection`` (``data_files=``/``data_dir=`` of ``load``)
+    replaces the README configs and split inference (see :class:`Selection`). Nothing here
+    touches storage: the caller lists the files (a local walk, a Hub API listing), except that
+    an absolute ``data_files`` glob outside ``root`` is expanded with ``filesystem.glob``.
     """
     files = [_normalize(f) for f in files]
     try:
         items = configs_block(yaml_header(readme_text))
     except ReadmeError as exc:
         raise LayoutError(f"README.md of {root}: {exc}") from exc
+    if selection is not None and not selection.empty:
+        return _selected(root, files, items, format, selection)
     if not items:
         splits, problem = _inferred(root, "", files, root or "the file list", format)
         full = {s: [fs.join(root, rel) if root else rel for rel in rels] for s, rels in splits.items()}
@@ -453,6 +620,40 @@ def infer_layout(root: str, files: list[str], readme_text: str | None, format: s
         return Layout(root, {DEFAULT_CONFIG: config})
     configs = [_config_from_yaml(root, files, item, format) for item in items]
     return Layout(root, _with_default(configs, items, root))
+
+
+_NOT_OPTIONS = ("config_name", "data_files", "data_dir", "default")
+
+
+def _selected(root: str, files: list[str], items: list[dict], format: str | None, sel: Selection) -> Layout:
+    """The one config that ``data_files=``/``data_dir=`` make (``datasets``' override of a config)."""
+    name, options = sel.config or DEFAULT_CONFIG, {}
+    if items:
+        named = {str(item["config_name"]): item for item in items}
+        if sel.config is not None and sel.config not in named:
+            available = ", ".join(named)
+            raise LayoutError(f"config {sel.config!r} not found in {root}; available configs: {available}")
+        item = named.get(name)
+        if item is not None:
+            options = {k: v for k, v in item.items() if k not in _NOT_OPTIONS}
+    elif sel.config not in (None, DEFAULT_CONFIG):
+        raise LayoutError(f"config {sel.config!r} not found in {root}; available configs: default")
+    base = _base_dir(sel.data_dir)
+    where = f"data_files of {root}" if sel.data_files is not None else f"data_dir {sel.data_dir!r} of {root}"
+    if sel.data_files is not None:
+        given = sel.data_files
+        splits = resolve_data_files(root, files, given, base, where, outside=fs.glob, keep_order=True)
+        splits, problem = _keep_one_format(splits, where, root, format)
+    else:
+        prefix = base + "/" if base else ""
+        inside = [f[len(prefix) :] for f in files if f.startswith(prefix)]
+        if not match("**", inside):
+            raise DataFilesNotFoundError(f"{where}: no data files below it; " + _what_exists(root, files))
+        rel_splits, problem = _inferred(root, prefix, inside, where, format)
+        full = {s: [prefix + f for f in rels] for s, rels in rel_splits.items()}
+        splits = {s: [fs.join(root, f) if root else f for f in rels] for s, rels in full.items()}
+    config = ConfigLayout(name, splits, default=True, options=options, problem=problem)
+    return Layout(root, {name: config})
 
 
 def _relative(root: str, path: str) -> str:
@@ -467,6 +668,14 @@ def _relative(root: str, path: str) -> str:
 def _read_readme(root: str) -> str:
     with fs.open_input(fs.join(root, README)) as f:
         return f.read().decode("utf-8", errors="replace")
+
+
+def _no_selection(path: str, selection: Selection | None) -> None:
+    if selection is not None and not selection.empty:
+        raise LayoutError(
+            f"data_files=/data_dir= select files inside a folder or Hub repo; {path} is a file or a pattern "
+            "(pass the folder as path, or the pattern as data_files=)"
+        )
 
 
 def _single_file(path: str, format: str | None = None) -> Layout:
@@ -531,22 +740,24 @@ def _resolve_glob(pattern: str, format: str | None = None) -> Layout:
         raise EmptyDatasetError(f"{pattern} matches no data files: {exc}") from exc
 
 
-def resolve(path: str, format: str | None = None) -> Layout:
+def resolve(path: str, format: str | None = None, selection: Selection | None = None) -> Layout:
     """The layout of a data file, a glob pattern, or a dataset folder (local or remote).
 
     A single file is config ``default``, split ``train``. A pattern (``*``, ``?``, ``[``) takes
     the matched files and infers splits from their paths below the pattern's fixed folder. A
     folder is listed, and its README.md ``configs:`` block, if any, is honoured. A path that
     does not exist is a :class:`DatasetNotFoundError` saying what is there instead. ``format``:
-    see :func:`infer_layout`.
+    see :func:`infer_layout`; ``selection``: ``data_files=``/``data_dir=`` in a folder (:class:`Selection`).
     """
     given = path
     if not fs.is_remote(path):
         path = os.path.abspath(os.path.expanduser(path))
     if _MAGIC.search(path) and not fs.exists(path):  # "run[1]/x.jsonl" may be a real name
+        _no_selection(given, selection)
         return _resolve_glob(path, format)
     if fs.is_remote(path):
         if fs.exists(path):
+            _no_selection(given, selection)
             return _single_file(path, format)
         listed = fs.list_files(path)
         if not listed:
@@ -555,8 +766,35 @@ def resolve(path: str, format: str | None = None) -> Layout:
         if not fs.exists(path):
             raise DatasetNotFoundError(describe_missing(given))
         if not fs.is_dir(path):
+            _no_selection(given, selection)
             return _single_file(path, format)
         listed = fs.list_files(path)
     rels = [_relative(path, p) for p in listed]
     readme = _read_readme(path) if README in rels else None
-    return infer_layout(path, rels, readme, format)
+    return infer_layout(path, rels, readme, format, selection)
+
+
+def resolve_patterns(root: str, selection: Selection, format: str | None = None) -> Layout:
+    """The layout of ``selection`` under ``root`` without listing all of ``root``: only the files
+    its ``data_files`` patterns match (or below its ``data_dir``) are listed. What
+    ``load("json", data_files=...)`` uses, where ``root`` is the working directory.
+    """
+    if selection.data_files is None:
+        if selection.data_dir is None:
+            raise LayoutError("a format name as path needs data_files= or data_dir=")
+        folder = os.path.abspath(os.path.join(root, os.path.expanduser(selection.data_dir)))
+        return resolve(folder, format)
+    if selection.data_dir is not None:  # as datasets: the patterns are relative to data_dir
+        root = os.path.abspath(os.path.join(root, os.path.expanduser(selection.data_dir)))
+        selection = dataclasses.replace(selection, data_dir=None)
+    base = root
+    found: set[str] = set()
+    for patterns in split_patterns(selection.data_files).values():
+        for pattern in patterns:
+            pattern = os.path.expanduser(_normalize(pattern))
+            if "://" in pattern:
+                continue  # a URL: resolve_data_files keeps or expands it
+            found.update(fs.glob(os.path.join(base, pattern)))  # an absolute pattern stays itself
+    rels = {os.path.relpath(p, root).replace(os.sep, "/") for p in found}
+    rels = sorted(r for r in rels if not r.startswith("../"))  # outside root: resolve_data_files
+    return infer_layout(root, rels, None, format, selection)

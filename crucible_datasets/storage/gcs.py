@@ -148,3 +148,54 @@ def check_bucket(url: str) -> None:
         raise GcsNotFoundError(f"cannot write {url}: no such bucket {bucket!r}", status=404)
     with _lock:
         _buckets_seen.add(key)
+
+
+# --- preconditions: compare-and-swap on one object (the publish switch, leases) -----------------
+
+
+class PreconditionFailed(Exception):
+    """A conditional write or delete found the object at another generation than the one given."""
+
+
+def _blob(url: str):
+    bucket, name = split_gs_url(url)
+    return storage_client().bucket(bucket).blob(name)
+
+
+def read_generation(url: str) -> tuple[bytes | None, int]:
+    """The object's bytes and generation; ``(None, 0)`` when there is none (0: "must not exist")."""
+    from google.api_core.exceptions import NotFound
+
+    blob = _blob(url)
+    try:
+        blob.reload()
+        generation = int(blob.generation)
+        return blob.download_as_bytes(if_generation_match=generation), generation
+    except NotFound:
+        return None, 0
+
+
+def write_if_generation(url: str, data: bytes, generation: int) -> int:
+    """Write the object only if it is at ``generation`` (0: only if it does not exist); the new
+    generation. One upload: readers see the old object or all of ``data``."""
+    from google.api_core.exceptions import PreconditionFailed as Failed
+
+    blob = _blob(url)
+    try:
+        blob.upload_from_string(data, if_generation_match=generation)
+    except Failed as exc:
+        raise PreconditionFailed(f"{url} is no longer at generation {generation}") from exc
+    return int(blob.generation)
+
+
+def delete_if_generation(url: str, generation: int) -> None:
+    """Delete the object only if it is at ``generation``; a missing object is fine."""
+    from google.api_core.exceptions import NotFound
+    from google.api_core.exceptions import PreconditionFailed as Failed
+
+    try:
+        _blob(url).delete(if_generation_match=generation)
+    except NotFound:
+        return
+    except Failed as exc:
+        raise PreconditionFailed(f"{url} is no longer at generation {generation}") from exc

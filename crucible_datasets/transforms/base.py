@@ -29,14 +29,16 @@ iteration and every worker.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
 from crucible_datasets.batch import Batch, Position
+from crucible_datasets.errors import CrucibleError, user_function_error
 
 if TYPE_CHECKING:
+    from crucible_datasets.resume import Node
     from crucible_datasets.transforms.columns import ColumnCheck
 
 
@@ -75,6 +77,7 @@ class Stage:
     and declare ``kind`` when it is not ``PER_BATCH``."""
 
     kind: ClassVar[StageKind] = StageKind.PER_BATCH
+    reorders_parts: ClassVar[bool] = False  # a shuffle: the runner also shuffles the input parts
 
     @property
     def name(self) -> str:
@@ -83,6 +86,12 @@ class Stage:
     def process(self, batch: Batch) -> Batch | None:
         """Transform one batch; return None (or an empty batch) to drop all its rows."""
         raise NotImplementedError
+
+    def resume_node(self, below: Callable[[dict | None], Node], state: dict | None) -> Node | None:
+        """The node that runs this stage in a resumable stream (``resume.py``), over ``below(s)``
+        (the node under it, restored from state ``s``), restored from ``state``; None: the engine
+        runs a per-batch stage as it is and replays any other from its start."""
+        return None
 
     def column_check(self) -> ColumnCheck | None:
         """A fresh check of the columns the stage names (``transforms/columns.py``), or None."""
@@ -165,11 +174,59 @@ class KeyedStage(Stage):
 
 
 def apply_stages(
-    stream: Iterator[Batch], stages: Iterable[Stage], counters: list[StageCounter]
+    stream: Iterator[Batch],
+    stages: Iterable[Stage],
+    counters: list[StageCounter],
+    where: Callable[[], str] | None = None,
 ) -> Iterator[Batch]:
-    """Chain ``stages`` over ``stream``; appends one counter per stage to ``counters``."""
+    """Chain ``stages`` over ``stream``; appends one counter per stage to ``counters``.
+
+    An exception a stage's own code raises (not one from its input, nor one of the package's
+    :class:`~crucible_datasets.errors.CrucibleError`) comes out as a
+    :class:`~crucible_datasets.errors.UserFunctionError` naming the stage, its function, the
+    file being read (``where()``) and the rows that had entered the stage, ``from`` the original.
+    """
     for stage in stages:
         counter = StageCounter()
         counters.append(counter)
-        stream = stage.apply(stream, counter)
+        upstream = _Upstream(stream)
+        stream = _naming_errors(stage, stage.apply(upstream, counter), upstream, counter, where)
     return stream
+
+
+class _Upstream:
+    """A stage's input; remembers the exception its input raised (that one is not the stage's)."""
+
+    def __init__(self, stream: Iterator[Batch]) -> None:
+        self._stream = iter(stream)
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> _Upstream:
+        return self
+
+    def __next__(self) -> Batch:
+        try:
+            return next(self._stream)
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+def _naming_errors(
+    stage: Stage,
+    out: Iterator[Batch],
+    upstream: _Upstream,
+    counter: StageCounter,
+    where: Callable[[], str] | None,
+) -> Iterator[Batch]:
+    try:
+        yield from out
+    except Exception as exc:
+        if exc is upstream.error or isinstance(exc, CrucibleError):
+            raise
+        fn = getattr(stage, "fn", None)
+        what = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+        name = f"function {what} (stage {stage.name})" if what else f"stage {stage.name}"
+        raise user_function_error(name, where() if where else None, counter.rows_in, exc) from exc

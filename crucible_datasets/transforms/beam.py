@@ -68,9 +68,8 @@ from apache_beam.transforms.window import GlobalWindows
 from crucible_datasets.bad_records import ErrorPolicy, check_on_error
 from crucible_datasets.batch import Batch, Position
 from crucible_datasets.counts import RunCounts
-from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, ReadOptions
+from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format, ReadOptions
 from crucible_datasets.formats.compression import compression_of
-from crucible_datasets.formats.parquet import ParquetFormat
 from crucible_datasets.sinks import Sink, TaskResult, WriteSummary
 from crucible_datasets.sources import FileSource
 from crucible_datasets.storage import filesystem as fs
@@ -118,20 +117,19 @@ class _Span:
 
 def _span_unit(source: FileSource, path: str) -> str:
     """How ``path`` is split: its format says (``Format.split_unit_of``), never a default here."""
-    return source.format_for(path).split_unit_of(path)
+    return source.format_for(path).split_unit_of(path, source.options)
 
 
-def _row_groups(fmt: ParquetFormat, path: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """Each non-empty row group's first position (compressed bytes before it), index and rows."""
-    metadata = fmt._metadata(path)  # the format's own reader: errors name the file
+def _row_groups(fmt: Format, path: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Each non-empty row group's (record batch's) first position (stored bytes before it), index
+    and rows, from ``Format.row_groups`` (the format's own reader: errors name the file)."""
     bounds, groups, rows, at = [], [], [], 0
-    for i in range(metadata.num_row_groups):
-        group = metadata.row_group(i)
-        if group.num_rows:
+    for i, (num_rows, nbytes) in enumerate(fmt.row_groups(path)):
+        if num_rows:
             bounds.append(at)
             groups.append(i)
-            rows.append(group.num_rows)
-            at += max(1, sum(group.column(c).total_compressed_size for c in range(group.num_columns)))
+            rows.append(num_rows)
+            at += max(1, nbytes)
     bounds.append(at)  # the end
     return tuple(bounds), tuple(groups), tuple(rows)
 
@@ -944,27 +942,3 @@ class WriteSplit(beam.PTransform):
             | "CollectResults" >> beam.combiners.ToList()
             | "Finalize" >> beam.ParDo(_FinalizeWrite(self.sink, self.source))
         )
-
-
-__all__ = [  # transforms/__init__.py lists these too (BEAM_TRANSFORMS), to import them lazily
-    "ApplyStages",
-    "Dedupe",
-    "Filter",
-    "FlatMap",
-    "Keyed",
-    "KeyedRows",
-    "Map",
-    "MapBatches",
-    "ReadSplit",
-    "RenameColumns",
-    "Sample",
-    "SelectColumns",
-    "Shuffle",
-    "SplitSource",
-    "Take",
-    "Where",
-    "WriteSplit",
-    "for_stage",
-    "positioned_rows",
-    "register_beam_form",
-]

@@ -8,6 +8,11 @@ true (SQL semantics), on rows and on Arrow alike. A column the data does not hav
 :class:`~crucible_datasets.errors.ColumnNotFoundError` (when: see ``transforms/columns.py``),
 never a filter that silently keeps nothing.
 
+An expression is bounded before it is compiled: at most :data:`MAX_EXPRESSION_CHARS`
+characters, :data:`MAX_EXPRESSION_NODES` syntax nodes and :data:`MAX_EXPRESSION_DEPTH` levels
+of nesting (a bigger one is a ValueError saying so, never a crash of the interpreter); use
+``x in [...]`` for a long list of values.
+
 >>> from crucible_datasets.batch import Batch
 >>> f = ExpressionFilter("score > 0.5 and difficulty >= 3")
 >>> f.process(Batch.from_rows([{"score": 0.9, "difficulty": 4}, {"score": None, "difficulty": 9}])).rows
@@ -48,6 +53,10 @@ _ARITH = {
 }
 
 RowFn = Callable[[dict], object]
+
+MAX_EXPRESSION_CHARS = 100_000
+MAX_EXPRESSION_NODES = 10_000  # literal items of an ``in [...]`` list count too
+MAX_EXPRESSION_DEPTH = 64
 
 
 class _Compiler:
@@ -255,12 +264,43 @@ def _column_and_constant(node: ast.Compare) -> tuple[str | None, object]:
     return None, None
 
 
+def _check_size(tree: ast.AST, shown: str) -> None:
+    """ValueError when ``tree`` has more nodes or levels than the bounds (walked without recursion)."""
+    nodes, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_EXPRESSION_NODES:
+            raise ValueError(
+                f"filter expression {shown!r} is too big: more than {MAX_EXPRESSION_NODES} terms "
+                "(for many values use `column in [...]`, or a filter function)"
+            )
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ValueError(
+                f"filter expression {shown!r} is nested too deeply: more than {MAX_EXPRESSION_DEPTH} levels"
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 def compile_expression(text: str) -> tuple[RowFn, pc.Expression, set[str]]:
     """Check ``text`` and return (row predicate, Arrow expression, column names used)."""
+    if not isinstance(text, str):
+        raise TypeError(f"a filter expression is a string, got {type(text).__name__}")
+    shown = text if len(text) <= 200 else f"{text[:200]}... ({len(text)} characters)"
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ValueError(
+            f"filter expression {shown!r} is too long: {len(text)} characters, at most "
+            f"{MAX_EXPRESSION_CHARS} (for many values use `column in [...]`, or a filter function)"
+        )
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ValueError(f"filter expression {text!r} is not valid: {exc.msg}") from None
+        raise ValueError(f"filter expression {shown!r} is not valid: {exc.msg}") from None
+    except (MemoryError, RecursionError):  # the parser's own nesting limit
+        raise ValueError(
+            f"filter expression {shown!r} is nested too deeply (at most {MAX_EXPRESSION_DEPTH} levels)"
+        ) from None
+    _check_size(tree, shown)
     compiler = _Compiler(text)
     row_fn = compiler.row(tree)
     return row_fn, compiler.arrow(tree), compiler.columns

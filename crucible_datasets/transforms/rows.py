@@ -2,7 +2,9 @@
 
 User functions see rows as dicts, as in Hugging Face ``datasets``: ``map`` merges the dict the
 function returns into the row (None leaves the row as it is), ``filter`` keeps rows for which
-the function is true.
+the function is true. :class:`IndexedRowMap` / :class:`IndexedRowFilter` (``with_indices=True``)
+also pass each row's running index in the stream; a global index needs every row in order, so
+they are ``StageKind.WHOLE_STREAM`` stages (on Beam the pipeline runs as one task).
 
 >>> from crucible_datasets.batch import Batch
 >>> b = Batch.from_rows([{"x": 1}, {"x": 2}])
@@ -10,14 +12,19 @@ the function is true.
 [{'x': 1, 'y': 2}, {'x': 2, 'y': 3}]
 >>> RowFilter(lambda r: r["x"] > 1).process(b).rows
 [{'x': 2}]
+>>> from crucible_datasets.transforms.base import StageCounter
+>>> stream = iter([b, Batch.from_rows([{"x": 3}])])
+>>> [r for o in IndexedRowMap(lambda r, i: {"i": i}).apply(stream, StageCounter()) for r in o.rows]
+[{'x': 1, 'i': 0}, {'x': 2, 'i': 1}, {'x': 3, 'i': 2}]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import ClassVar
 
 from crucible_datasets.batch import Batch
-from crucible_datasets.transforms.base import Stage
+from crucible_datasets.transforms.base import Stage, StageCounter, StageKind
 
 
 def _check_callable(fn: object, what: str) -> None:
@@ -38,18 +45,21 @@ class RowMap(Stage):
         self.remove_columns = tuple(remove_columns)
 
     def process(self, batch: Batch) -> Batch:
-        fn, drop = self.fn, frozenset(self.remove_columns)
+        fn = self.fn
+        return Batch.from_rows(self._merge(batch.rows, (fn(row) for row in batch.rows)))
+
+    def _merge(self, rows: list[dict], results: Iterable[dict | None]) -> list[dict]:
+        drop = frozenset(self.remove_columns)
         out = []
         append = out.append
-        for row in batch.rows:
-            result = fn(row)
+        for row, result in zip(rows, results, strict=True):
             new = {k: v for k, v in row.items() if k not in drop} if drop else dict(row)
             if result is not None:
                 if not isinstance(result, dict):
                     raise TypeError(f"map function must return a dict or None, got {type(result).__name__}")
                 new.update(result)
             append(new)
-        return Batch.from_rows(out)
+        return out
 
 
 class RowFilter(Stage):
@@ -66,6 +76,51 @@ class RowFilter(Stage):
         if len(kept) == len(rows):
             return batch
         return Batch.from_rows(kept) if kept else None
+
+
+def _indexed(stream: Iterator[Batch], counter: StageCounter) -> Iterator[tuple[Batch, int]]:
+    """Each batch of ``stream`` with the running index of its first row (counted in)."""
+    index = 0
+    for batch in stream:
+        counter.rows_in += len(batch)
+        yield batch, index
+        index += len(batch)
+
+
+class IndexedRowMap(RowMap):
+    """``fn(row, index) -> dict | None`` (``map(with_indices=True)``); index: the row's place in the stream.
+
+    ``WHOLE_STREAM``: the index is global, so every row must pass through one stream in order.
+    """
+
+    kind: ClassVar[StageKind] = StageKind.WHOLE_STREAM
+
+    def __init__(self, fn: Callable[[dict, int], dict | None], remove_columns: Sequence[str] = ()) -> None:
+        super().__init__(fn, remove_columns)
+
+    def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
+        fn = self.fn
+        for batch, start in _indexed(stream, counter):
+            rows = batch.rows
+            out = self._merge(rows, (fn(row, i) for i, row in enumerate(rows, start)))
+            if out:
+                counter.rows_out += len(out)
+                yield Batch.from_rows(out, position=batch.position)
+
+
+class IndexedRowFilter(RowFilter):
+    """Keep rows for which ``fn(row, index)`` is true (``filter(with_indices=True)``); ``WHOLE_STREAM``."""
+
+    kind: ClassVar[StageKind] = StageKind.WHOLE_STREAM
+
+    def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
+        fn = self.fn
+        for batch, start in _indexed(stream, counter):
+            rows = batch.rows
+            kept = [row for i, row in enumerate(rows, start) if fn(row, i)]
+            if kept:
+                counter.rows_out += len(kept)
+                yield batch if len(kept) == len(rows) else Batch.from_rows(kept, position=batch.position)
 
 
 class FlatMap(Stage):

@@ -68,6 +68,10 @@ def _non_negative(n: int, what: str) -> int:
     return n
 
 
+def _up(state: dict | None) -> dict | None:
+    return state["up"] if state else None
+
+
 class Take(Stage):
     """The first ``n`` rows; stops reading upstream once it has them."""
 
@@ -91,6 +95,11 @@ class Take(Stage):
             counter.rows_out += len(batch)
             yield batch
 
+    def resume_node(self, below, state):
+        from crucible_datasets.resume import TakeNode
+
+        return TakeNode(self.n, below(_up(state)), state)
+
 
 class Skip(Stage):
     """Every row after the first ``n``."""
@@ -112,19 +121,27 @@ class Skip(Stage):
             counter.rows_out += len(out)
             yield out
 
+    def resume_node(self, below, state):
+        from crucible_datasets.resume import SkipNode
+
+        return SkipNode(self.n, below(_up(state)), state)
+
 
 class Shuffle(KeyedStage):
     """Buffer shuffling as in ``datasets``: fill a buffer, emit a random element, refill.
 
     Memory is bounded by ``buffer_size`` rows; the runner also shuffles the order of the
-    input parts with the same seed. Distributed, each row gets a random 128-bit key (from the
-    seed and its position, so repeatable; a random one without a seed or a position) and the
-    rows come out in key order.
+    input parts with the same seed. The slots are drawn from PCG64 (``resume.Draws``), so an
+    interrupted shuffle resumes exactly (``resume.ShuffleNode``). Distributed, each row gets a
+    random 128-bit key (from the seed and its position, so repeatable; a random one without a
+    seed or a position) and the rows come out in key order.
 
     >>> s = Shuffle(seed=1)
     >>> s.key({}, (0.0, 0, 0)) == s.key({"other": "row"}, (0.0, 0, 0)) != s.key({}, (0.0, 0, 1))
     True
     """
+
+    reorders_parts: ClassVar[bool] = True
 
     def __init__(self, seed: int | None = None, buffer_size: int = 1000, out_batch_rows: int = 1000) -> None:
         self.seed = seed
@@ -132,27 +149,17 @@ class Shuffle(KeyedStage):
         self.out_batch_rows = out_batch_rows
 
     def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
-        rng = random.Random(self.seed)
-        buffer: list[dict] = []
-        out: list[dict] = []
-        for batch in stream:
-            counter.rows_in += len(batch)
-            for row in batch.rows:
-                if len(buffer) < self.buffer_size:
-                    buffer.append(row)
-                    continue
-                i = rng.randrange(self.buffer_size)
-                out.append(buffer[i])
-                buffer[i] = row
-                if len(out) >= self.out_batch_rows:
-                    counter.rows_out += len(out)
-                    yield Batch.from_rows(out)
-                    out = []
-        rng.shuffle(buffer)
-        out.extend(buffer)
-        if out:
-            counter.rows_out += len(out)
-            yield Batch.from_rows(out)
+        from crucible_datasets.resume import ShuffleNode  # the one buffer shuffle, also resumable
+
+        stage = self
+        if self.seed is None:
+            stage = Shuffle(random.getrandbits(63), self.buffer_size, self.out_batch_rows)
+        yield from ShuffleNode(stage, stream, None, counter)
+
+    def resume_node(self, below, state):
+        from crucible_datasets.resume import ShuffleNode
+
+        return ShuffleNode(self, below(_up(state)), state)
 
     def key(self, row: dict, position: Position | None) -> int:
         if self.seed is None or position is None:

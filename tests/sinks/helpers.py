@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import gzip
 import os
+import re
 
 import orjson
 import pyarrow.parquet as pq
@@ -29,11 +30,19 @@ def write(sink: Sink, tasks: list[list[list[dict]]], source: str = "test") -> Wr
     return sink.finalize(results, counts=RunCounts(rows_read=rows, rows_written=rows), source=source)
 
 
+GENERATION = re.compile(r"-g\d{6,}-[0-9a-f]{8}(?=[.*])")
+
+
+def plain(name: str) -> str:
+    """``name`` without a publish generation: ``data/train-00000-of-00001.parquet``."""
+    return GENERATION.sub("", name)
+
+
 def files_under(root: str) -> list[str]:
-    """Every file below ``root`` (hidden folders included), relative, sorted."""
+    """Every file below ``root`` (hidden folders included), relative, sorted, generations left out."""
     found = []
     for folder, _, names in os.walk(root):
-        found += [os.path.relpath(os.path.join(folder, n), root) for n in names]
+        found += [plain(os.path.relpath(os.path.join(folder, n), root)) for n in names]
     return sorted(found)
 
 
@@ -58,10 +67,11 @@ def read_jsonl_rows(paths: list[str]) -> list[dict]:
 
 
 def card_front_matter(root: str) -> dict:
+    """The card's YAML; data_files paths without their generation (``data/train-*.parquet``)."""
     with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
         text = f.read()
     assert text.startswith("---\n")
-    return yaml.safe_load(text.split("\n---\n", 1)[0][4:])
+    return yaml.safe_load(plain(text.split("\n---\n", 1)[0][4:]))
 
 
 def manifest(root: str) -> dict:

@@ -98,7 +98,7 @@ def test_card_of_one_split(tmp_path):
     summary = write(ParquetSink(tmp_path), [[rows]], source="hf://org/data")
     meta = card_front_matter(tmp_path)
     assert meta["configs"] == [
-        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
+        {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}
     ]
     info = meta["dataset_info"]
     assert "config_name" not in info
@@ -130,7 +130,10 @@ def test_existing_card_keys_text_and_other_configs_are_kept(tmp_path):
         {"config_name": "other", "data_files": "other/*.csv"},
         {
             "config_name": "en",
-            "data_files": [{"split": "train", "path": "en/train-*"}, {"split": "test", "path": "en/test-*"}],
+            "data_files": [
+                {"split": "train", "path": "en/train-*.parquet"},
+                {"split": "test", "path": "en/test-*.parquet"},
+            ],
         },
     ]
     infos = {i["config_name"]: i for i in meta["dataset_info"]}
@@ -158,12 +161,12 @@ def test_an_empty_split_is_listed_only_when_no_split_of_its_config_has_rows(tmp_
     sink = ParquetSink(tmp_path, split="test", schema=pa.schema([("a", pa.int64())]))
     write(sink, empty)
     meta = card_front_matter(tmp_path)
-    assert meta["configs"][0]["data_files"] == [{"split": "test", "path": "data/test-*"}]
+    assert meta["configs"][0]["data_files"] == [{"split": "test", "path": "data/test-*.parquet"}]
     assert meta["dataset_info"]["features"] == [{"name": "a", "dtype": "int64"}]
     assert meta["dataset_info"]["splits"] == [{"name": "test", "num_bytes": 0, "num_examples": 0}]
     summary = write(ParquetSink(tmp_path), [[[{"a": 1}]]])
     meta = card_front_matter(tmp_path)
-    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"}]
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*.parquet"}]
     assert [s["name"] for s in meta["dataset_info"]["splits"]] == ["train"]
     assert any("'test' has no rows" in w for w in summary.warnings)
 

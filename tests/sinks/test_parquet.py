@@ -20,7 +20,15 @@ from crucible_datasets.batch import Batch
 from crucible_datasets.counts import RunCounts
 from crucible_datasets.sinks import ParquetSink, TaskResult, WriteSummary
 from crucible_datasets.sinks.shards import shard_counts
-from tests.sinks.helpers import card_front_matter, files_under, filled, manifest, read_parquet_rows, write
+from tests.sinks.helpers import (
+    card_front_matter,
+    files_under,
+    filled,
+    manifest,
+    plain,
+    read_parquet_rows,
+    write,
+)
 
 
 def rows(n: int, start: int = 0) -> list[dict]:
@@ -33,7 +41,7 @@ def rows(n: int, start: int = 0) -> list[dict]:
 def test_one_task_one_shard(tmp_path):
     summary = write(ParquetSink(tmp_path), [[rows(3)]])
     assert files_under(tmp_path) == ["README.md", "data/train-00000-of-00001.parquet", "manifest.json"]
-    assert summary.files == [os.path.join(tmp_path, "data/train-00000-of-00001.parquet")]
+    assert [plain(f) for f in summary.files] == [os.path.join(tmp_path, "data/train-00000-of-00001.parquet")]
     assert summary.file_rows == [3] and summary.rows == 3
     assert summary.file_bytes == [os.path.getsize(summary.files[0])]
     assert read_parquet_rows(summary.files) == rows(3)
@@ -56,7 +64,7 @@ def test_config_and_split_names(tmp_path):
     assert os.path.relpath(summary.files[0], tmp_path) == "en/validation-00000-of-00001.parquet"
     meta = card_front_matter(tmp_path)
     assert meta["configs"] == [
-        {"config_name": "en", "data_files": [{"split": "validation", "path": "en/validation-*"}]}
+        {"config_name": "en", "data_files": [{"split": "validation", "path": "en/validation-*.parquet"}]}
     ]
     assert meta["dataset_info"]["config_name"] == "en"
 
@@ -199,7 +207,7 @@ def test_empty_split_with_a_known_schema_gets_one_empty_shard(tmp_path):
     assert table.num_rows == 0 and table.schema.names == ["a"]
     # the config's only split: listed (datasets streams it; beside splits with rows it is left out)
     data_files = card_front_matter(tmp_path)["configs"][0]["data_files"]
-    assert data_files == [{"split": "train", "path": "data/train-*"}]
+    assert data_files == [{"split": "train", "path": "data/train-*.parquet"}]
     assert manifest(tmp_path)["configs"]["default"]["splits"]["train"]["shards"][0]["rows"] == 0
 
 
@@ -207,7 +215,7 @@ def test_empty_split_without_a_schema_writes_no_shard_and_removes_the_old_ones(t
     write(ParquetSink(tmp_path), [[rows(3)]])
     sink = ParquetSink(tmp_path)
     summary = sink.finalize([sink.open_task(0).close()], counts=RunCounts())
-    assert summary.files == [] and not os.listdir(tmp_path / "data")
+    assert [plain(f) for f in summary.files] == [] and not os.listdir(tmp_path / "data")
     assert "configs" not in card_front_matter(tmp_path)  # nothing to load
     assert manifest(tmp_path)["configs"]["default"]["splits"]["train"]["rows"] == 0
 
@@ -235,8 +243,8 @@ def test_rerun_replaces_the_split_and_keeps_other_splits(tmp_path):
     assert splits["test"]["rows"] == 2 and splits["test"]["source"] == "first"
     meta = card_front_matter(tmp_path)
     assert meta["configs"][0]["data_files"] == [
-        {"split": "test", "path": "data/test-*"},
-        {"split": "train", "path": "data/train-*"},
+        {"split": "test", "path": "data/test-*.parquet"},
+        {"split": "train", "path": "data/train-*.parquet"},
     ]
     assert {s["name"]: s["num_examples"] for s in meta["dataset_info"]["splits"]} == {"test": 2, "train": 1}
 

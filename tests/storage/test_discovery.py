@@ -440,9 +440,9 @@ def test_readme_pattern_matching_nothing_names_config_split_and_pattern(tmp_path
 
 
 def test_readme_pattern_matching_only_unsupported_files_is_an_error(tmp_path):
-    make(tmp_path, "a.txt")
-    readme(tmp_path, "configs:\n- config_name: c\n  data_files: '*.txt'\n")
-    with pytest.raises(LayoutError, match=r"pattern '\*\.txt' matches no data files .*\.jsonl"):
+    make(tmp_path, "a.md")
+    readme(tmp_path, "configs:\n- config_name: c\n  data_files: '*.md'\n")
+    with pytest.raises(LayoutError, match=r"pattern '\*\.md' matches no data files .*\.jsonl"):
         resolve(str(tmp_path))
 
 
@@ -492,12 +492,45 @@ def test_readme_errors_name_the_dataset(tmp_path, yaml_text, message):
 def test_readme_absolute_paths_inside_and_outside_the_root(tmp_path):
     make(tmp_path, "repo/a.jsonl", "elsewhere/b.jsonl")
     root = tmp_path / "repo"
-    outside = str(tmp_path / "elsewhere/b.jsonl")
-    readme(root, f"configs:\n- config_name: c\n  data_files: [{root}/a.jsonl, {outside}]\n")
-    assert resolve(str(root)).config(None).splits == {"train": sorted([f"{root}/a.jsonl", outside])}
-    readme(root, f"configs:\n- config_name: c\n  data_files: '{tmp_path}/elsewhere/*.jsonl'\n")
-    with pytest.raises(LayoutError, match="outside"):
+    readme(root, f"configs:\n- config_name: c\n  data_files: [{root}/a.jsonl]\n")
+    assert resolve(str(root)).config(None).splits == {"train": [f"{root}/a.jsonl"]}
+    for outside in (str(tmp_path / "elsewhere/b.jsonl"), f"{tmp_path}/elsewhere/*.jsonl"):
+        readme(root, f"configs:\n- config_name: c\n  data_files: [a.jsonl, '{outside}']\n")
+        with pytest.raises(LayoutError, match="leaves the dataset") as info:
+            resolve(str(root))
+        assert f"README.md of {root}, config 'c', split 'train': path {outside!r}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "data_files",
+    [
+        "../elsewhere/b.jsonl",
+        "sub/../../elsewhere/b.jsonl",
+        '{"test": "../elsewhere/*.jsonl"}',
+        "file://{tmp}/elsewhere/b.jsonl",
+        "gs://bucket/b.jsonl",
+        "https://example.com/b.jsonl",
+        "hf://datasets/other/repo/b.jsonl",
+        "~/b.jsonl",
+        "C:/b.jsonl",
+    ],
+)
+def test_a_readme_can_never_make_a_read_leave_the_folder(tmp_path, data_files):
+    make(tmp_path, "repo/a.jsonl", "repo/sub/c.jsonl", "elsewhere/b.jsonl")
+    root = tmp_path / "repo"
+    readme(root, f"configs:\n- config_name: c\n  data_files: {data_files.replace('{tmp}', str(tmp_path))}\n")
+    message = r"README.md of .*repo, config 'c', split '\w+': path .* leaves the dataset"
+    with pytest.raises(LayoutError, match=message):
         resolve(str(root))
+
+
+def test_a_readme_data_dir_may_not_leave_the_folder(tmp_path):
+    make(tmp_path, "repo/a.jsonl", "elsewhere/train.jsonl")
+    root = tmp_path / "repo"
+    for data_dir in ("../elsewhere", str(tmp_path / "elsewhere")):
+        readme(root, f"configs:\n- config_name: c\n  data_dir: '{data_dir}'\n")
+        with pytest.raises(LayoutError, match=r"config 'c', data_dir: path .* leaves the dataset"):
+            resolve(str(root))
 
 
 # --- Layout.config / files on hand-built layouts ---
@@ -719,3 +752,63 @@ def test_missing_path_says_what_is_there(tmp_path, monkeypatch):
         resolve("nope/x")
     with pytest.raises(DatasetNotFoundError, match=r"no files match .*\*\.csv; .*data holds: test.jsonl"):
         resolve("data/*.csv")
+
+
+# --- load(data_files=, data_dir=): a Selection in place of the README configs ---
+
+
+def test_selection_data_files_forms(tmp_path):
+    from crucible_datasets.storage.discovery import Selection
+
+    make(tmp_path, "a/train.jsonl", "a/x.jsonl", "b/test.jsonl", "c.jsonl")
+    root = str(tmp_path)
+    globbed = resolve(root, selection=Selection("a/*.jsonl"))
+    assert rel_splits(globbed) == {"train": ["a/train.jsonl", "a/x.jsonl"]}
+    in_order = resolve(root, selection=Selection(["c.jsonl", "a/x.jsonl"]))
+    assert rel_splits(in_order) == {"train": ["c.jsonl", "a/x.jsonl"]}  # pattern order, as datasets
+    mapping = resolve(root, selection=Selection({"test": "b/*", "train": ["c.jsonl"]}))
+    assert rel_splits(mapping) == {"test": ["b/test.jsonl"], "train": ["c.jsonl"]}
+    below = resolve(root, selection=Selection(data_dir="a"))
+    assert rel_splits(below) == {"train": ["a/train.jsonl"]}  # split keyword inference below data_dir
+    both = resolve(root, selection=Selection("x.jsonl", data_dir="a"))
+    assert rel_splits(both) == {"train": ["a/x.jsonl"]}
+
+
+def test_selection_overrides_readme_configs_and_keeps_their_options(tmp_path):
+    from crucible_datasets.storage.discovery import Selection
+
+    make(tmp_path, "one.csv", "two.csv", content="a;b\n1;2\n")
+    readme(tmp_path, "configs:\n- {config_name: semi, data_files: one.csv, sep: ';'}\n")
+    layout = resolve(str(tmp_path), selection=Selection("two.csv", config="semi"))
+    assert rel_splits(layout) == {"train": ["two.csv"]} and layout.config(None).options == {"sep": ";"}
+    with pytest.raises(LayoutError, match="config 'nope' not found .*semi"):
+        resolve(str(tmp_path), selection=Selection("two.csv", config="nope"))
+
+
+def test_unmatched_data_files_name_the_pattern_and_what_exists(tmp_path):
+    from crucible_datasets.storage.discovery import DataFilesNotFoundError, Selection
+
+    make(tmp_path, "train.jsonl", "sub/test.jsonl")
+    exists = r"split 'test': pattern 'tst/\*' .*: sub/test.jsonl, train.jsonl"
+    with pytest.raises(DataFilesNotFoundError, match=exists):
+        resolve(str(tmp_path), selection=Selection({"test": "tst/*"}))
+    with pytest.raises(DataFilesNotFoundError, match=r"data_dir 'nope' .*no data files below.*train.jsonl"):
+        resolve(str(tmp_path), selection=Selection(data_dir="nope"))
+    with pytest.raises(LayoutError, match="is a file or a pattern"):
+        resolve(str(tmp_path / "train.jsonl"), selection=Selection("train.jsonl"))
+    with pytest.raises(ValueError, match="data_files must be a pattern"):
+        Selection({"train": 3})
+
+
+def test_data_files_pick_among_formats_and_absolute_paths(tmp_path):
+    from crucible_datasets.storage.discovery import Selection
+
+    make(tmp_path, "d/a.jsonl", "d/b.csv", "elsewhere/e.jsonl")
+    root = str(tmp_path / "d")
+    with pytest.raises(LayoutError, match=r"or data_files= to pick the files, e.g. data_files='\*\*/"):
+        resolve(root).config(None)
+    assert rel_splits(resolve(root, selection=Selection("*.csv"))) == {"train": ["b.csv"]}
+    absolute = str(tmp_path / "elsewhere" / "*.jsonl")
+    outside = resolve(root, selection=Selection({"train": [absolute, str(tmp_path / "d" / "a.jsonl")]}))
+    expected = [str(tmp_path / "elsewhere" / "e.jsonl"), f"{root}/a.jsonl"]
+    assert outside.config(None).splits == {"train": expected}

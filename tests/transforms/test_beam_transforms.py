@@ -125,9 +125,9 @@ def test_read_split_validates_when_built(tmp_path):
         ct.ReadSplit(path, on_error="dead_letter")
     with pytest.raises(ValueError, match="on_error"):
         ct.ReadSplit(path, on_error="ignore")
-    (tmp_path / "notes.txt").write_text("hi")
+    (tmp_path / "notes.md").write_text("hi")
     with pytest.raises(ValueError, match="cannot tell the format"):
-        ct.ReadSplit(str(tmp_path / "notes.txt"))
+        ct.ReadSplit(str(tmp_path / "notes.md"))
     with pytest.raises(ValueError, match="whole collection"):
         ct.ApplyStages([ct.TakeStage(3)])
 

@@ -1,5 +1,8 @@
 """Safe filter expressions: rows and Arrow agree; code is refused."""
 
+import subprocess
+import sys
+
 import pyarrow as pa
 import pytest
 
@@ -71,3 +74,43 @@ def test_every_column_the_expression_names_must_exist_on_rows_and_arrow():
         with pytest.raises(ColumnNotFoundError, match=r"columns 'missing_too', 'title' not found;") as info:
             list(f.apply(iter([batch]), StageCounter()))
         assert info.value.available == ("score", "difficulty", "domain", "text")
+
+
+def _compile_in_subprocess(text_code: str) -> subprocess.CompletedProcess:
+    """Compile the expression built by ``text_code`` in a child: a crash fails the test, not pytest."""
+    code = (
+        "from crucible_datasets.transforms.expression import ExpressionFilter\n"
+        f"text = {text_code}\n"
+        "try:\n"
+        "    ExpressionFilter(text)\n"
+        "except ValueError as exc:\n"
+        "    print('ValueError:', str(exc)[-200:])\n"
+        "else:\n"
+        "    print('compiled')\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("text_code", "says"),
+    [
+        ("' or '.join(f'x == {i}' for i in range(200_000))", "too long: 2888886 characters"),
+        ("' or '.join(['a < 1'] * 5_000)", "too big: more than 10000 terms"),
+        ("'not ' * 20_000 + 'x'", "nested too deeply"),
+        ("'-' * 90_000 + 'x'", "nested too deeply"),
+        ("'+'.join(['x'] * 20_000) + ' > 0'", "nested too deeply"),
+        ("'len(' * 70 + 'x' + ')' * 70 + ' > 1'", "nested too deeply: more than 64 levels"),
+    ],
+)
+def test_huge_or_deep_expressions_are_refused_before_compiling(text_code, says):
+    done = _compile_in_subprocess(text_code)
+    assert done.returncode == 0, f"the interpreter died ({done.returncode}): {done.stderr[-500:]}"
+    assert done.stdout.startswith("ValueError:"), done.stdout
+    assert says in done.stdout
+
+
+def test_a_long_value_list_within_the_bounds_compiles():
+    values = ", ".join(str(i) for i in range(5_000))
+    f = ExpressionFilter(f"x in [{values}] and y > 1")
+    kept = f.process(Batch.from_rows([{"x": 4999, "y": 2}, {"x": 5000, "y": 2}])).rows
+    assert kept == [{"x": 4999, "y": 2}]

@@ -74,7 +74,7 @@ from contextlib import nullcontext
 
 from crucible_datasets.pipeline import Pipeline
 from crucible_datasets.runners.beam import speedups
-from crucible_datasets.runners.beam.plan import local_workers, multi_processing
+from crucible_datasets.runners.beam.plan import local_workers, multi_processing, only_builds
 from crucible_datasets.sinks import Sink, WriteSummary
 
 
@@ -84,6 +84,9 @@ class BeamRunner:
     def __init__(self, name: str = "FnApiRunner") -> None:
         self.name = name
 
+    def builds_only(self, options: Sequence[str]) -> bool:
+        return only_builds(options)
+
     def write(
         self,
         pipeline: Pipeline,
@@ -92,6 +95,7 @@ class BeamRunner:
         num_shards: int | None = None,
         options: Sequence[str] = (),
         progress: bool | None = None,
+        allow_empty: bool = False,
     ) -> WriteSummary | None:
         """Run ``pipeline`` on Beam and write its rows through ``sink``; the summary of the write.
 
@@ -119,7 +123,7 @@ class BeamRunner:
             with speedups.frozen_heap() if fast else nullcontext():
                 return job.run(
                     pipeline, sink, runner=self.name, num_shards=num_shards, options=flags,
-                    fn_api_runner=fn_api_runner, started=started,
+                    fn_api_runner=fn_api_runner, started=started, allow_empty=allow_empty,
                 )  # fmt: skip
         finally:
             if pool is not None:

@@ -21,9 +21,10 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from crucible_datasets.batch import Batch
+from crucible_datasets.errors import UserFunctionError
 from crucible_datasets.pipeline import Pipeline, ShardTask, Tally
 from crucible_datasets.progress import FolderProgress, TaskProgressFile
-from crucible_datasets.runners.base import TaskReport, merge_counts, run_task, stage_counts
+from crucible_datasets.runners.base import TaskReport, check_good_rows, merge_counts, run_task, stage_counts
 from crucible_datasets.runners.beam.plan import LOCAL_RUNNERS, BeamPlan, local_workers, plan_beam
 from crucible_datasets.sinks import Sink, WriteSummary
 from crucible_datasets.storage import filesystem as fs
@@ -44,7 +45,10 @@ class _ErrorCapture:
         if self.error_dir is None or not isinstance(exc, Exception):
             return
         try:
-            data = pickle.dumps((type(exc), exc.args, _error_state(exc)))
+            if isinstance(exc, UserFunctionError):  # pickles itself, with its original as __cause__
+                data = pickle.dumps(exc)
+            else:
+                data = pickle.dumps((type(exc), exc.args, _error_state(exc)))
             path = os.path.join(self.error_dir, f"error-{uuid.uuid4().hex}.pkl")
             with open(path + ".tmp", "wb") as f:
                 f.write(data)
@@ -189,8 +193,10 @@ class Finalize(beam.DoFn):
         error_dir: str | None = None,
         started_at: float | None = None,
         num_shards: int | None = None,
+        allow_empty: bool = False,
     ) -> None:
         self.num_shards = num_shards
+        self.allow_empty = allow_empty
         self.sink = sink
         self.source = source
         self.started_at = started_at
@@ -207,6 +213,7 @@ class Finalize(beam.DoFn):
                     "a task's output was lost"
                 )
             counts = merge_counts(reports, self.per_stage)
+            check_good_rows(counts, self.sink, self.source, self.allow_empty)
             results = [r for report in reports for r in report.results]
             wall = None if self.started_at is None else max(0.0, time.time() - self.started_at)
             summary = self.sink.finalize(
@@ -262,6 +269,7 @@ def build(
     summary_path: str | None = None,
     error_dir: str | None = None,
     started_at: float | None = None,
+    allow_empty: bool = False,
 ) -> beam.PCollection:
     """Add the write of ``pipeline`` to the Beam pipeline ``root``; a PCollection of one summary."""
     plan = plan_beam(pipeline, num_shards)
@@ -278,7 +286,7 @@ def build(
         expected = None
     finalize = Finalize(
         sink, pipeline.source.description, expected, plan.whole_stream, summary_path, error_dir, started_at,
-        num_shards,
+        num_shards, allow_empty,
     )  # fmt: skip
     return reports | "CollectReports" >> beam.combiners.ToList() | "Finalize" >> beam.ParDo(finalize)
 
@@ -375,7 +383,8 @@ def _saved_error(scratch: str | None) -> BaseException | None:
         if name.startswith("error-") and name.endswith(".pkl"):
             try:
                 with open(os.path.join(scratch, name), "rb") as f:
-                    return _rebuild_error(*pickle.loads(f.read()))
+                    saved = pickle.loads(f.read())
+                return saved if isinstance(saved, BaseException) else _rebuild_error(*saved)
             except Exception:  # noqa: BLE001 - Beam's own error is raised instead
                 continue
     return None
@@ -390,6 +399,7 @@ def run(
     options: Sequence[str],
     fn_api_runner=None,
     started: float | None = None,
+    allow_empty: bool = False,
 ) -> WriteSummary | None:
     """Run the write on Beam (``BeamRunner.write``, which may bring a ``fn_api_runner``)."""
     started = time.monotonic() if started is None else started
@@ -408,7 +418,10 @@ def run(
     try:
         root = beam.Pipeline(runner=runner_obj, options=beam_options)
         started_at = time.time() - (time.monotonic() - started)
-        build(root, pipeline, sink, n, summary_path=summary_path, error_dir=scratch, started_at=started_at)
+        build(
+            root, pipeline, sink, n, summary_path=summary_path, error_dir=scratch, started_at=started_at,
+            allow_empty=allow_empty,
+        )  # fmt: skip
         try:
             with FolderProgress(scratch, pipeline.source.total_bytes()) if local_disk else nullcontext():
                 result = root.run()
@@ -417,6 +430,8 @@ def run(
             original = _saved_error(scratch)
             if local_disk:
                 sink.abort()
+            if original is not None and original.__cause__ is not None:
+                raise original from original.__cause__  # keeps its cause: the user's exception
             if original is not None:
                 raise original from exc
             raise

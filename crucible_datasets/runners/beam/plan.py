@@ -83,6 +83,17 @@ def plan_beam(pipeline: Pipeline, num_shards: int) -> BeamPlan:
     return BeamPlan("distributed", tasks, range(first, stop), whole_stream=True)
 
 
+def only_builds(flags: Sequence[str]) -> bool:
+    """True when Beam flags make the runner build or stage the job without running it.
+
+    >>> only_builds(["--dry_run=True"]), only_builds(["--template_location", "gs://b/t"]), only_builds([])
+    (True, True, False)
+    """
+    dry = flag(flags, "dry_run")
+    dry_run = dry is not None and dry.lower() not in ("false", "0")
+    return dry_run or flag(flags, "template_location") is not None
+
+
 def flag(flags: Sequence[str], name: str) -> str | None:
     """The value of ``--name=value`` / ``--name value`` in Beam-style flags (the last one wins).
 

@@ -41,6 +41,7 @@ def resolve_hub(
     token: str | bool | None = None,
     repo_type: str = "dataset",
     format: str | None = None,
+    selection: discovery.Selection | None = None,
 ) -> Layout:
     """The :class:`Layout` of a Hub dataset at the commit ``revision`` points to now.
 
@@ -49,7 +50,8 @@ def resolve_hub(
     file URL of the layout carries the commit sha. A string token is kept for this repo in this
     process so later ``hf://`` reads of the layout's files use it; Beam workers in other
     processes need ``HF_TOKEN`` in their environment. ``format`` picks that format's files in a
-    config that mixes formats (see :func:`crucible_datasets.storage.discovery.one_format`).
+    config that mixes formats (see :func:`crucible_datasets.storage.discovery.one_format`);
+    ``selection``: ``load(data_files=, data_dir=)`` in the repo (``discovery.Selection``).
     """
     if repo_id.startswith(SCHEME):
         where = parse_hf_url(repo_id)
@@ -64,10 +66,10 @@ def resolve_hub(
     sha = resolve_revision(where.repo_id, where.revision, token, where.repo_type)
     pinned = HubPath(where.repo_type, where.repo_id, sha, where.path)
     if where.path:
-        return discovery.resolve(pinned.url(), format)
+        return discovery.resolve(pinned.url(), format, selection)
     files = [entry["path"] for entry in list_files(pinned, token=token)]
     readme = None
     if "README.md" in files:
         readme = read_bytes(pinned.child("README.md"), token=token).decode("utf-8", errors="replace")
     logger.info("%s: %d files at commit %s", pinned.describe(), len(files), sha)
-    return discovery.infer_layout(pinned.url(), files, readme, format)
+    return discovery.infer_layout(pinned.url(), files, readme, format, selection)

@@ -75,3 +75,28 @@ def test_hub_repo_of_two_formats_is_an_error_unless_format_picks_one(hub_server)
     assert [url.rsplit("/", 1)[1] for url in layout.files(None, "train")] == ["extra.csv"]
     sub = dataset.resolve_hub("hf://datasets/test/mixed/data", format="jsonl")  # a folder inside the repo
     assert [url.rsplit("/", 1)[1] for url in sub.files(None, "train")] == ["train.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "outside",
+    [
+        "{local}",
+        "file://{local}",
+        "data/../../{name}",
+        "hf://datasets/openai/gsm8k/main/train-00000-of-00001.parquet",
+        "https://example.com/x.jsonl",
+    ],
+)
+def test_a_hostile_hub_readme_cannot_make_a_read_leave_the_repo(hub_server, tmp_path, outside):
+    import crucible_datasets as cd
+
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"secret": "local file"}\n')
+    pattern = outside.format(local=secret, name=secret.name)
+    card = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+    card += f"    path: '{pattern}'\n---\n"
+    hub_server.add_repo("evil/card", {"README.md": card.encode(), "data/train.jsonl": b'{"a": 1}\n'})
+    with pytest.raises(LayoutError, match="leaves the dataset") as info:
+        cd.load("evil/card", split="train")
+    message = str(info.value)
+    assert "README.md of hf://datasets/evil/card@" in message and f"path {pattern!r}" in message
