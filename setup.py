@@ -49,11 +49,17 @@ setup(
             # The to_pandas / to_polars tests (tests/test_dataset.py) run in CI.
             "pandas>=2.2",
             "polars>=1.0",
+            # PyTorch's own DataLoader in tests/test_training.py: the CPU build (the CUDA one is
+            # gigabytes), and torchdata's StatefulDataLoader for resume.
+            "torch==2.13.0+cpu",
+            "torchdata>=0.11",
         ],
         "bench": ["psutil>=5.9", "matplotlib>=3.8"],
         # Dataset.to_pandas / from_pandas and to_polars (operations.Exports); optional.
         "pandas": ["pandas>=2.2"],
         "polars": ["polars>=1.0"],
+        # Feeding a torch DataLoader (with_format("torch"), split_dataset_by_node); optional.
+        "torch": ["torch>=2.1"],
     },
     entry_points={"console_scripts": ["crucible=crucible_datasets.cli:main"]},
 )

@@ -192,13 +192,39 @@ def unify(schemas: Sequence[pa.Schema]) -> pa.Schema:
 
 def _unify_fields(fields: list[pa.Field]) -> pa.Field:
     name = fields[0].name
-    if any(is_json_text(f) for f in fields):
+    if any(is_json_text(f) for f in fields) or _struct_keys_differ([f.type for f in fields]):
         return json_text_field(name)
     try:
         merged = pa.unify_schemas([pa.schema([f]) for f in fields], promote_options="permissive")
         return merged.field(name)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return json_text_field(name)
+
+
+def _struct_keys(kind: pa.DataType, path: str, out: dict[str, set[frozenset]]) -> None:
+    """The key set of every struct in ``kind``, by its path (a list's items are ``path[]``)."""
+    if pa.types.is_struct(kind):
+        out.setdefault(path, set()).add(frozenset(kind.field(i).name for i in range(kind.num_fields)))
+        for i in range(kind.num_fields):
+            _struct_keys(kind.field(i).type, f"{path}.{kind.field(i).name}", out)
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        _struct_keys(kind.value_type, f"{path}[]", out)
+
+
+def _struct_keys_differ(kinds: list[pa.DataType]) -> bool:
+    """True when objects at one place below a column have other keys in another batch: merging
+    them would give back a ``None`` for a key a row never had, so the column becomes JSON text
+    (as within a batch, and as ``datasets`` 5 makes such a column ``Json``).
+
+    >>> a = pa.list_(pa.struct([("role", pa.string())]))
+    >>> b = pa.list_(pa.struct([("role", pa.string()), ("lang", pa.string())]))
+    >>> _struct_keys_differ([a, b]), _struct_keys_differ([a, a, pa.null()])
+    (True, False)
+    """
+    keys: dict[str, set[frozenset]] = {}
+    for kind in kinds:
+        _struct_keys(kind, "", keys)
+    return any(len(sets) > 1 for sets in keys.values())
 
 
 def cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

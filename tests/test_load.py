@@ -1,5 +1,6 @@
 """load(): files, folders, globs, Hub-style repo folders, configs and splits, on the real GSM8K."""
 
+import json
 import os
 import shutil
 
@@ -420,3 +421,16 @@ def test_features_encode_class_label_names_and_cast_values(tmp_path, streaming):
         list(cd.load(str(bad), split="train", features=yaml, streaming=streaming))
     with pytest.raises(ValueError, match="schema= or features="):
         cd.load(str(path), split="train", features=yaml, schema={"n": "int64"})
+
+
+def test_objects_whose_keys_vary_between_batches_read_back_as_written(tmp_path):
+    """The first reader batch (2048 rows) has no "lang" in its turns, a later one has."""
+    rows = [{"i": i, "turns": [{"role": "user", "text": "hi"}]} for i in range(3000)]
+    rows[2500]["turns"].append({"role": "bot", "text": "yo", "lang": "en"})
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    streamed = cd.load(str(path), split="train", streaming=True)
+    assert list(streamed) == rows
+    streamed.write_parquet(str(tmp_path / "out"), num_shards=2)
+    back = cd.load(str(tmp_path / "out"), split="train")
+    assert sorted(back.to_pylist(), key=lambda r: r["i"]) == rows  # no "lang": None anywhere

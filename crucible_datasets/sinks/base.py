@@ -15,16 +15,17 @@ A run writes a split in phases, possibly spread over processes and machines:
    temp files), render the new ``manifest.json`` and card ``README.md`` from the published ones,
    and record all of that in the temp folder (``staged.json``).
 4. publish (the second half): the sink's :class:`~crucible_datasets.sinks.publish.Publisher`
-   makes the staged shards, manifest and card the split's published state
-   (``data/{split}-00000-of-00004.parquet``, ``{config}/...`` for a named config; the split's
-   previous shards gone); then the temp folder is removed.
+   makes the staged shards, manifest and card the split's published state: a new generation
+   (``data/{split}-00000-of-00004-g000002-3fa9c2d1.parquet``, ``{config}/...`` for a named config)
+   switched to by one write of the card, the split's previous shards gone afterwards (see
+   docs/PUBLISHING.md); then the temp folder is removed.
 
 Nothing is visible in the destination before phase 4. A run that fails before it (or calls
 :meth:`Sink.abort`) leaves only temp files, which the next ``finalize`` or ``abort`` of the same
 split removes. A ``finalize`` that failed in phase 4 can be called again, with the same results:
 it publishes what phase 3 recorded, and the publisher skips what is already in place.
 
->>> import tempfile
+>>> import re, tempfile
 >>> from crucible_datasets.batch import Batch
 >>> from crucible_datasets.sinks.parquet import ParquetSink
 >>> out = tempfile.mkdtemp()
@@ -32,8 +33,10 @@ it publishes what phase 3 recorded, and the publisher skips what is already in p
 >>> writer = sink.open_task(0)
 >>> writer.write(Batch.from_rows([{"a": 1}, {"a": 2}, {"a": 3}]))
 >>> summary = sink.finalize([writer.close()], source="example")
->>> [f.rsplit("/", 1)[-1] for f in summary.files], summary.file_rows
-(['train-00000-of-00002.parquet', 'train-00001-of-00002.parquet'], [2, 1])
+>>> [re.sub("-g000001-[0-9a-f]{8}", "-g000001-<hex>", f.rsplit("/", 1)[-1]) for f in summary.files]
+['train-00000-of-00002-g000001-<hex>.parquet', 'train-00001-of-00002-g000001-<hex>.parquet']
+>>> summary.file_rows
+[2, 1]
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from crucible_datasets.sinks import manifest as manifests
 from crucible_datasets.sinks import shards as cutting
 from crucible_datasets.sinks.files import FileFormat
 from crucible_datasets.sinks.lease import Lease
-from crucible_datasets.sinks.publish import FolderPublisher, Publisher, StagedShard, digest, write_atomically
+from crucible_datasets.sinks.publish import Publisher, StagedShard, digest, publisher_for, write_atomically
 from crucible_datasets.sinks.summary import WriteSummary
 from crucible_datasets.sinks.task import TaskResult, TaskWriter
 from crucible_datasets.storage import filesystem as fs
@@ -179,7 +182,7 @@ class Sink:
             rf"\d{{5,}}-of-\d{{5,}}(-[0-9a-f]{{8,}}|{GENERATION_SUFFIX})?\.{EXTENSION_PATTERN}$"
         )
         prefix = f"{self.data_dir}/{self.split}-"
-        return FolderPublisher(self.path, work_dir=self.run_dir, prefix=prefix, shard=shard)
+        return publisher_for(self.path, work_dir=self.run_dir, prefix=prefix, shard=shard)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, split={self.split!r}, config={self.config!r})"

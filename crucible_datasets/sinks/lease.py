@@ -11,7 +11,9 @@ is taken over (the taker's :attr:`Lease.notes` says from whom and why), when
 
 The holder renews the heartbeat every ``ttl / 4`` seconds from a daemon thread while the lease is
 held (``with lease:``). The same run (same ``run_id``, e.g. the Beam worker that finalizes for
-the driver that took the lease) joins a lease instead of failing, and leaves it to its owner.
+the driver that took the lease) joins a live lease instead of failing, and leaves it to its owner;
+a lease of the same run whose holder is gone (a killed run that is being completed) is taken
+over like any other, so the completing finalize removes it.
 
 Each step is a compare-and-swap: on local disk under an ``flock`` of ``lease.lock`` beside the
 lease (the lease itself written to a temp file and ``os.replace``-d), on ``gs://`` with object
@@ -24,8 +26,8 @@ generation last seen), so two takers of one stale lease cannot both win.
 ...     try:
 ...         Lease(root, "run-2").acquire()
 ...     except LeaseHeldError as exc:
-...         print(str(exc).split(" (")[0])
-is being written by run run-1
+...         print(str(exc).split(" (")[0].replace(root, "<root>"))
+<root> is being written by run run-1
 """
 
 from __future__ import annotations
@@ -135,9 +137,11 @@ class Lease:
         """Whether to write our lease over ``current``; raises when a live other run holds it."""
         if current is None:
             return True
-        if current.run_id == self.run_id:
-            return False  # our own run holds it: join
         reason = current.stale(time.time())
+        if current.run_id == self.run_id and reason is None:
+            return False  # our own run holds it (the driver of a Beam job): join
+        # (our own run's lease whose holder is gone, a killed run being completed: taken over and
+        # released at the end like any other)
         if reason is None:
             raise LeaseHeldError(
                 f"{self.root} is being written by {current.describe()}; wait for it to finish, "

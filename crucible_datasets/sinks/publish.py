@@ -74,10 +74,11 @@ class Published:
 class Publisher:
     """The destination of one split: reads the published metadata, publishes a staged split.
 
-    ``prefix`` is where the split's files are, relative to the root (``data/train-``: the card's
-    ``data_files`` pattern is ``{prefix}*``); of the files directly there, those whose rest of
-    the name matches ``shard`` are the split's shards, replaced by a publish; any other file is
-    read by ``datasets`` as part of the split too, so it is kept and warned about.
+    ``prefix`` is where the split's files are, relative to the root (``data/train-``); of the
+    files directly there, those whose rest of the name matches ``shard`` are the split's shards
+    (any generation, an older layout's or ``push_to_hub``'s names), replaced by a publish; any
+    other file (``data/train-notes.txt``) is the user's and is kept: the card's ``data_files``
+    name only the published generation, so no reader takes it for part of the split.
     """
 
     def __init__(self, root: str, *, prefix: str, shard: re.Pattern) -> None:
@@ -89,8 +90,21 @@ class Publisher:
         """The published file ``name`` (``manifest.json``, ``README.md``); ``None`` if there is none."""
         raise NotImplementedError
 
-    def publish(self, staged: Sequence[StagedShard], manifest: bytes, card: bytes) -> Published:
-        """Make ``staged`` the split's shards and ``manifest``/``card`` the dataset's metadata."""
+    def publish(
+        self,
+        staged: Sequence[StagedShard],
+        manifest: bytes,
+        card: bytes,
+        *,
+        base_digest: str | None = None,
+        pinned_card: bytes | None = None,
+        dead_letters: Sequence[str] = (),
+        errors_dir: str | None = None,
+    ) -> Published:
+        """Make ``staged`` the split's shards and ``manifest``/``card`` the dataset's metadata:
+        only if the published card is still the one of ``base_digest`` (else
+        :class:`PublishConflict`); ``pinned_card`` first pins readers of an older card to its
+        files; ``dead_letters`` (files) become the split's dead letters under ``errors_dir``."""
         raise NotImplementedError
 
     def old_shards(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -304,3 +318,20 @@ def write_atomically(path: str, data: bytes, *, work_dir: str | None = None) -> 
     with fs.open_output(partial) as f:
         f.write(data)
     fs.rename(partial, path)
+
+
+# The destinations by URL scheme: a new one is one Publisher subclass and one line here (a Hub
+# publisher would be ``"hf": HubPublisher``). Any other path is a folder, local or behind Beam's
+# filesystems (gs://, ...).
+PUBLISHERS: dict[str, type[FolderPublisher]] = {}
+
+
+def publisher_for(root: str, *, work_dir: str, prefix: str, shard: re.Pattern) -> Publisher:
+    """The publisher of the split under ``root``: by its scheme in :data:`PUBLISHERS`, else a folder.
+
+    >>> folder = publisher_for("/tmp/out", work_dir="/tmp/w", prefix="data/train-", shard=re.compile(""))
+    >>> type(folder).__name__
+    'FolderPublisher'
+    """
+    scheme = root.split("://", 1)[0] if "://" in root else ""
+    return PUBLISHERS.get(scheme, FolderPublisher)(root, work_dir=work_dir, prefix=prefix, shard=shard)

@@ -177,7 +177,9 @@ def read_generation(url: str) -> tuple[bytes | None, int]:
 
 def write_if_generation(url: str, data: bytes, generation: int) -> int:
     """Write the object only if it is at ``generation`` (0: only if it does not exist); the new
-    generation. One upload: readers see the old object or all of ``data``."""
+    generation. One upload: readers see the old object or all of ``data``. A missing bucket is a
+    :class:`GcsNotFoundError` naming it (the lease is a run's first write)."""
+    from google.api_core.exceptions import NotFound
     from google.api_core.exceptions import PreconditionFailed as Failed
 
     blob = _blob(url)
@@ -185,6 +187,11 @@ def write_if_generation(url: str, data: bytes, generation: int) -> int:
         blob.upload_from_string(data, if_generation_match=generation)
     except Failed as exc:
         raise PreconditionFailed(f"{url} is no longer at generation {generation}") from exc
+    except NotFound as exc:
+        bucket, _ = split_gs_url(url)
+        if bucket_exists(bucket) is False:
+            raise GcsNotFoundError(f"cannot write {url}: no such bucket {bucket!r}", status=404) from exc
+        raise
     return int(blob.generation)
 
 

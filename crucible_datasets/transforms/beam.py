@@ -4,7 +4,7 @@ Elements between these transforms are :class:`~crucible_datasets.batch.Batch` ob
 of rows as Arrow or dicts), never single rows, so a user's per-row function runs in a tight
 loop inside one ``DoFn`` call instead of paying Beam's per-element cost for every row.
 
->>> import apache_beam as beam, tempfile, os
+>>> import apache_beam as beam, glob, tempfile, os
 >>> from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 >>> import crucible_datasets.transforms as ct
 >>> from crucible_datasets.sinks import JsonlSink
@@ -13,7 +13,8 @@ loop inside one ``DoFn`` call instead of paying Beam's per-element cost for ever
 >>> with beam.Pipeline(runner=FnApiRunner()) as p:
 ...     _ = (p | ct.ReadSplit(path) | ct.Filter(lambda r: r["x"] % 2 == 0)
 ...            | ct.Map(lambda r: {"y": r["x"] * 10}) | ct.WriteSplit(JsonlSink(os.path.join(d, "out"))))
->>> sorted(open(os.path.join(d, "out", "data", "train-00000-of-00001.jsonl")).read().split())[:2]
+>>> [shard] = glob.glob(os.path.join(d, "out", "data", "train-00000-of-00001-*.jsonl"))  # + generation
+>>> sorted(open(shard).read().split())[:2]
 ['{"x":0,"y":0}', '{"x":2,"y":20}']
 
 The transforms:

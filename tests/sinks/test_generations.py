@@ -104,6 +104,10 @@ def rerun(root: str, results: str) -> None:
     assert sorted(p.rsplit("/", 1)[-1] for p in published if "/data/" in p) == sorted(
         f.rsplit("/", 1)[-1] for f in done.files
     )  # the previous generation is gone
+    if fs.is_remote(root):  # the killed run's temp files and lease are gone
+        assert [p for p in fs.list_files(root) if "/.crucible-tmp/" in p] == []
+    else:
+        assert not os.path.exists(os.path.join(root, ".crucible-tmp"))
     assert (
         orjson.loads(read_text(fs.join(root, "manifest.json")))["configs"]["default"]["splits"]["train"][
             "rows"

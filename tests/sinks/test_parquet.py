@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import crucible_datasets as cd
 from crucible_datasets import schema as schemas
 from crucible_datasets.batch import Batch
 from crucible_datasets.counts import RunCounts
@@ -35,6 +36,11 @@ def rows(n: int, start: int = 0) -> list[dict]:
     return [{"id": i, "text": f"row {i}"} for i in range(start, start + n)]
 
 
+def listed(folder) -> list[str]:
+    """The names in ``folder``, sorted, without their publish generation."""
+    return sorted(plain(name) for name in os.listdir(folder))
+
+
 # --- naming and caps -----------------------------------------------------------------------------
 
 
@@ -52,7 +58,8 @@ def test_row_cap_rolls_over_and_names_follow_task_then_roll(tmp_path):
     # task 0: 10 rows in batches of 3 -> 4, 4, 2; task 1: 0 rows; task 2: 5 rows -> 4, 1
     summary = write(sink, [[rows(3), rows(3, 3), rows(3, 6), rows(1, 9)], [], [rows(5, 100)]])
     names = [os.path.relpath(f, tmp_path) for f in summary.files]
-    assert names == [f"data/train-{i:05d}-of-00005.parquet" for i in range(5)]
+    assert [plain(n) for n in names] == [f"data/train-{i:05d}-of-00005.parquet" for i in range(5)]
+    assert len({n[len("data/train-00000-of-00005") : -len(".parquet")] for n in names}) == 1  # one generation
     assert summary.file_rows == [4, 4, 2, 4, 1]
     assert [pq.read_metadata(f).num_rows for f in summary.files] == [4, 4, 2, 4, 1]
     assert read_parquet_rows(summary.files) == rows(10) + rows(5, 100)
@@ -61,7 +68,7 @@ def test_row_cap_rolls_over_and_names_follow_task_then_roll(tmp_path):
 
 def test_config_and_split_names(tmp_path):
     summary = write(ParquetSink(tmp_path, split="validation", config="en"), [[rows(2)]])
-    assert os.path.relpath(summary.files[0], tmp_path) == "en/validation-00000-of-00001.parquet"
+    assert plain(os.path.relpath(summary.files[0], tmp_path)) == "en/validation-00000-of-00001.parquet"
     meta = card_front_matter(tmp_path)
     assert meta["configs"] == [
         {"config_name": "en", "data_files": [{"split": "validation", "path": "en/validation-*.parquet"}]}
@@ -110,7 +117,7 @@ def test_num_shards_recuts_uneven_tasks_into_balanced_contiguous_shards(tmp_path
     # the README case: a filter left 5, 247, 247 and 0 rows in the four tasks
     tasks = [[rows(5)], [rows(200, 5), rows(47, 205)], [rows(247, 252)], []]
     summary = finalize_tasks(ParquetSink(tmp_path, row_group_rows=100), tasks, 4)
-    names = [os.path.relpath(f, tmp_path) for f in summary.files]
+    names = [plain(os.path.relpath(f, tmp_path)) for f in summary.files]
     assert names == [f"data/train-{i:05d}-of-00004.parquet" for i in range(4)]
     assert summary.file_rows == [125, 125, 125, 124]
     assert [pq.read_metadata(f).num_rows for f in summary.files] == [125, 125, 125, 124]
@@ -170,7 +177,7 @@ def test_uneven_or_unaligned_files_are_recut(tmp_path, counts, aligned):
 def test_fewer_rows_than_num_shards_gives_one_shard_per_row(tmp_path):
     summary = finalize_tasks(ParquetSink(tmp_path), [[rows(2)], [rows(1, 2)]], 5)
     assert summary.file_rows == [1, 1, 1]
-    assert os.path.basename(summary.files[-1]) == "train-00002-of-00003.parquet"
+    assert plain(os.path.basename(summary.files[-1])) == "train-00002-of-00003.parquet"
     assert read_parquet_rows(summary.files) == rows(3)
 
 
@@ -226,12 +233,12 @@ def test_empty_split_without_a_schema_writes_no_shard_and_removes_the_old_ones(t
 def test_rerun_replaces_the_split_and_keeps_other_splits(tmp_path):
     write(ParquetSink(tmp_path, split="test"), [[rows(2)]], source="first")
     write(ParquetSink(tmp_path, max_rows_per_shard=2), [[rows(6)]])
-    assert sorted(os.listdir(tmp_path / "data")) == [
+    assert listed(tmp_path / "data") == [
         "test-00000-of-00001.parquet",
         *(f"train-0000{i}-of-00003.parquet" for i in range(3)),
     ]
     summary = write(ParquetSink(tmp_path), [[rows(1, 50)]], source="second")
-    assert sorted(os.listdir(tmp_path / "data")) == [
+    assert listed(tmp_path / "data") == [
         "test-00000-of-00001.parquet",
         "train-00000-of-00001.parquet",
     ]
@@ -254,8 +261,12 @@ def test_rerun_removes_shards_named_by_push_to_hub(tmp_path):
     (tmp_path / "data" / "train-00000-of-00002-0123456789abcdef.parquet").write_bytes(b"old")
     (tmp_path / "data" / "train-notes.txt").write_text("mine")
     summary = write(ParquetSink(tmp_path), [[rows(1)]])
-    assert sorted(os.listdir(tmp_path / "data")) == ["train-00000-of-00001.parquet", "train-notes.txt"]
-    assert any("train-notes.txt" in w for w in summary.warnings)
+    assert listed(tmp_path / "data") == ["train-00000-of-00001.parquet", "train-notes.txt"]
+    # the user's file is kept; the card names only the new generation, so no reader takes it for the split
+    (entry,) = card_front_matter(tmp_path)["configs"]
+    assert entry["data_files"] == [{"split": "train", "path": "data/train-*.parquet"}]
+    assert not any("train-notes.txt" in w for w in summary.warnings)
+    assert cd.load(str(tmp_path), split="train")["id"] == [0]
 
 
 def test_exception_mid_write_leaves_no_shard_and_the_next_run_works(tmp_path):
@@ -319,7 +330,7 @@ def test_a_process_killed_mid_write_leaves_no_shard_and_the_next_run_cleans_up(t
     assert proc.returncode == -signal.SIGKILL
     temp = [f for f in files_under(tmp_path) if f.startswith(".crucible-tmp/")]
     assert len(temp) >= 3  # two full temp shards and the one being written
-    assert sorted(os.listdir(tmp_path / "data")) == ["test-00000-of-00001.parquet"]
+    assert listed(tmp_path / "data") == ["test-00000-of-00001.parquet"]
 
     write(ParquetSink(tmp_path), [[rows(4)]])
     assert files_under(tmp_path) == [
@@ -371,11 +382,12 @@ def test_schema_drift_in_one_task_keeps_every_value(tmp_path):
     table = pq.read_table(summary.files[0])
     assert table.schema.field("a").type == pa.string()
     assert schemas.is_json_text(table.schema.field("b"))
-    assert table.schema.field("c").type == pa.struct([("k", pa.int64()), ("j", pa.string())])
+    # objects whose keys differ between batches ({"k"}, then {"k", "j"}): JSON text, so each row
+    # comes back as written, with no "j": None it never had
+    assert schemas.is_json_text(table.schema.field("c"))
     got = schemas.to_pylist(table)
     expected = filled([r for batch in DRIFTING for r in batch])
-    expected[3]["c"]["j"] = None
-    assert got == expected
+    assert got == expected and "j" not in got[3]["c"]
     assert [type(r["b"]) for r in got] == [float, float, float, float, list, str]  # promoted, then JSON text
     assert files_under(tmp_path) == ["README.md", "data/train-00000-of-00001.parquet", "manifest.json"]
 
@@ -388,7 +400,7 @@ def test_schema_drift_across_shards_and_tasks_gives_every_shard_the_same_schema(
     assert all(s.equals(shard_schemas[0], check_metadata=True) for s in shard_schemas)
     assert shard_schemas[0].names == ["a", "b", "c", "d"]
     expected = filled([r for batches in tasks for batch in batches for r in batch])
-    expected[4]["c"]["j"] = None
+    assert schemas.is_json_text(shard_schemas[0].field("c"))  # its keys differ across tasks
     assert read_parquet_rows(summary.files) == expected
     assert summary.schema.equals(shard_schemas[0].remove_metadata(), check_metadata=True)
 
@@ -478,10 +490,12 @@ def test_manifest_describes_the_split(tmp_path):
     summary = write(ParquetSink(tmp_path, max_rows_per_shard=2), [[rows(3)]], source="gsm8k")
     entry = manifest(tmp_path)["configs"]["default"]["splits"]["train"]
     assert entry["rows"] == 3 and entry["format"] == "parquet" and entry["source"] == "gsm8k"
-    assert entry["shards"] == [
+    assert [{**s, "file": plain(s["file"])} for s in entry["shards"]] == [
         {"file": "data/train-00000-of-00002.parquet", "rows": 2, "bytes": summary.file_bytes[0]},
         {"file": "data/train-00001-of-00002.parquet", "rows": 1, "bytes": summary.file_bytes[1]},
     ]
+    assert [s["file"] for s in entry["shards"]] == [os.path.relpath(f, tmp_path) for f in summary.files]
+    assert entry["data_files"] == f"data/train-*-{entry['generation']}.parquet"
     assert entry["schema"] == "id: int64\ntext: string"
     from crucible_datasets.sinks.manifest import decode_schema
 
@@ -531,7 +545,7 @@ def test_empty_objects_are_kept_as_json_text(tmp_path):
 
 
 def test_finalize_checks_the_temp_files_before_touching_the_split(tmp_path):
-    write(ParquetSink(tmp_path), [[rows(2)]])
+    old = write(ParquetSink(tmp_path), [[rows(2)]])
     sink = ParquetSink(tmp_path)
     writer = sink.open_task(0)
     writer.write(Batch.from_rows(rows(3)))
@@ -539,7 +553,8 @@ def test_finalize_checks_the_temp_files_before_touching_the_split(tmp_path):
     ParquetSink(tmp_path).abort()  # another run of the split cleans the temp folder
     with pytest.raises(FileNotFoundError, match="temp files"):
         sink.finalize([result])
-    assert read_parquet_rows([str(tmp_path / "data/train-00000-of-00001.parquet")]) == rows(2)
+    assert os.listdir(tmp_path / "data") == [os.path.basename(f) for f in old.files]
+    assert read_parquet_rows(old.files) == rows(2)
 
 
 def test_abort_after_close_voids_the_result(tmp_path):

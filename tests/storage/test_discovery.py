@@ -244,6 +244,7 @@ def test_infer_layout_never_touches_storage_and_joins_urls():
 
 # --- README configs ---
 
+
 def test_gsm8k_hub_style_repo(gsm8k_repo):
     layout = resolve(str(gsm8k_repo))
     assert list(layout.configs) == ["main", "socratic"]
@@ -707,11 +708,11 @@ def test_one_format_under_another_name_is_read_with_format(tmp_path):
     assert rel_splits(layout) == {"train": ["train.json"], "test": ["test.json"]}
 
 
-@pytest.mark.parametrize("name", ["data-00000-of-00001.arrow", "train.csv.bz2", "part.jsonl.xz", "x.feather"])
+@pytest.mark.parametrize(
+    "name", ["data-00000-of-00001.orc", "train.csv.lz4", "part.jsonl.zip", "x.feather", "rows.avro"]
+)
 def test_data_looking_files_without_a_reader_are_not_skipped(tmp_path, name):
-    make(tmp_path, name, "state.json" if name.endswith(".arrow") else "notes.txt")
-    if name.endswith(".arrow"):  # save_to_disk's layout: state.json beside the Arrow shards
-        os.remove(tmp_path / "state.json")
+    make(tmp_path, name, "notes.txt")  # notes.txt is no data (.txt has a reader, but not for notes)
     with pytest.raises(LayoutError, match=r"no reader for \.[a-z.0-9]+ files \(" + name.replace(".", r"\.")):
         resolve(str(tmp_path)).config(None)
     with pytest.raises(LayoutError, match="no reader"):

@@ -86,12 +86,15 @@ def plan_beam(pipeline: Pipeline, num_shards: int) -> BeamPlan:
 def only_builds(flags: Sequence[str]) -> bool:
     """True when Beam flags make the runner build or stage the job without running it.
 
+    Beam reads ``--dry_run`` as a string and its runners test its truth, so any non-empty value
+    (``--dry_run=False`` too) builds only, as ``job._only_builds`` sees it after parsing.
+
     >>> only_builds(["--dry_run=True"]), only_builds(["--template_location", "gs://b/t"]), only_builds([])
     (True, True, False)
+    >>> only_builds(["--dry_run=False"]), only_builds(["--dry_run="])
+    (True, False)
     """
-    dry = flag(flags, "dry_run")
-    dry_run = dry is not None and dry.lower() not in ("false", "0")
-    return dry_run or flag(flags, "template_location") is not None
+    return bool(flag(flags, "dry_run")) or bool(flag(flags, "template_location"))
 
 
 def flag(flags: Sequence[str], name: str) -> str | None:
