@@ -35,8 +35,9 @@ from crucible_datasets.batch import Batch
 from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats._common import json_type_name, rows_to_batch, target_schema
 from crucible_datasets.formats._compressed import open_stream
+from crucible_datasets.formats._lines import BOM
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions
-from crucible_datasets.formats.jsonl import BOM, JsonlFormat
+from crucible_datasets.formats.jsonl import JsonlFormat
 
 try:
     import ijson.backends.yajl2_c as _ijson

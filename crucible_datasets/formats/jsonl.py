@@ -26,25 +26,17 @@ from __future__ import annotations
 import gc
 import io
 from collections.abc import Iterator
-from typing import BinaryIO
 
 import orjson
 
 from crucible_datasets import schema as schemas
 from crucible_datasets.bad_records import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats._common import json_type_name, project, rows_to_batch, target_schema
-from crucible_datasets.formats._compressed import open_stream
+from crucible_datasets.formats._lines import count_newlines, open_lines
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions
 from crucible_datasets.formats.compression import compression_of
-from crucible_datasets.storage.filesystem import open_input
 
-BOM = b"\xef\xbb\xbf"
-# Bytes read from the file at a time. Lines come out of this buffer one by one; a bigger
-# buffer only saves system calls (1 MiB measured as fast as 4-8 MiB on ~2 KB records).
-READ_BUFFER_BYTES = 1 << 20
-SCAN_BYTES = 64 * 1024  # read size when looking for the next line start
 _JSONDecodeError = orjson.JSONDecodeError
 
 
@@ -95,30 +87,7 @@ class _PartReader:
 
     def _open(self) -> tuple[io.BufferedReader | None, int]:
         """A buffered stream over exactly the lines the part owns, and its first byte offset."""
-        part = self.part
-        if compression_of(self.path) is not None:
-            if part.start != 0:  # a compressed file is one part; its end is the end of the file
-                raise ValueError(f"{self.path} is compressed and cannot be read from byte {part.start}")
-            window = _Window(open_stream(self.path), 0, None, self.path)
-            first = 0
-        else:
-            raw = open_input(self.path)
-            try:
-                first = 0 if part.start <= 0 else _next_line_start(raw, part.start - 1, self.path)
-                stop = None if part.end is None else _next_line_start(raw, part.end - 1, self.path)
-                if first is None or (stop is not None and first >= stop):
-                    raw.close()
-                    return None, 0
-                _seek(raw, first, self.path)
-            except BaseException:
-                raw.close()
-                raise
-            window = _Window(raw, first, stop, self.path)
-        buf = io.BufferedReader(window, READ_BUFFER_BYTES)
-        if first == 0 and buf.peek(len(BOM))[: len(BOM)] == BOM:
-            buf.read(len(BOM))
-            first = len(BOM)
-        return buf, first
+        return open_lines(self.path, self.part, whole=compression_of(self.path) is not None)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -232,7 +201,7 @@ class _PartReader:
 
     def _line_number(self, index: int) -> int:
         if self._lines_before is None:
-            self._lines_before = _count_newlines(self.path, self.part.start)
+            self._lines_before = count_newlines(self.path, self.part.start)
         return self._lines_before + index
 
 
@@ -246,77 +215,3 @@ def _why_not_json(line: bytes, exc: Exception) -> str:
 
 def _not_an_object(value: object) -> str:
     return f"not a JSON object (got {json_type_name(value)})"
-
-
-class _Window(io.RawIOBase):
-    """Bytes ``[pos, stop)`` of a stream already positioned at ``pos``; ``tell()`` is absolute."""
-
-    def __init__(self, src: BinaryIO, pos: int, stop: int | None, path: str) -> None:
-        self._src = src
-        self._pos = pos
-        self._stop = stop
-        self._path = path
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        n = len(b)
-        if self._stop is not None:
-            n = min(n, self._stop - self._pos)
-            if n <= 0:
-                return 0
-        data = _read(self._src, n, self._path)
-        k = len(data)
-        b[:k] = data
-        self._pos += k
-        return k
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        if not self.closed:
-            self._src.close()
-        super().close()
-
-
-def _read(src: BinaryIO, n: int, path: str) -> bytes:
-    try:
-        return src.read(n)
-    except DataFileError:
-        raise
-    except OSError as exc:
-        raise DataFileError(f"cannot read {path}: {exc}") from exc
-
-
-def _seek(src: BinaryIO, pos: int, path: str) -> None:
-    try:
-        src.seek(pos)
-    except OSError as exc:
-        raise DataFileError(f"cannot seek to byte {pos} of {path}: {exc}") from exc
-
-
-def _next_line_start(src: BinaryIO, pos: int, path: str) -> int | None:
-    """The offset just past the first ``\\n`` at or after ``pos``; None if there is none."""
-    _seek(src, pos, path)
-    while data := _read(src, SCAN_BYTES, path):
-        i = data.find(b"\n")
-        if i >= 0:
-            return pos + i + 1
-        pos += len(data)
-    return None
-
-
-def _count_newlines(path: str, start: int) -> int:
-    """Newlines in the uncompressed file before the first line starting at or after ``start``."""
-    if start <= 0:
-        return 0
-    count = 0
-    with open_input(path) as src:
-        remaining = _next_line_start(src, start - 1, path)
-        _seek(src, 0, path)
-        while remaining and (data := _read(src, min(remaining, 8 << 20), path)):
-            count += data.count(b"\n")
-            remaining -= len(data)
-    return count

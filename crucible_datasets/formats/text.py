@@ -41,17 +41,14 @@ from crucible_datasets import schema as schemas
 from crucible_datasets.bad_records import RAW_SNIPPET_BYTES, BadRecord, ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats._common import cast_batch, check_declared, target_schema, with_nulls
-from crucible_datasets.formats._compressed import open_stream
+
+# The line-range machinery of JSON Lines (a part owns the lines that start in it).
+from crucible_datasets.formats._lines import READ_BUFFER_BYTES, count_newlines, open_lines
 from crucible_datasets.formats.base import FilePart, Format, ReadOptions
 from crucible_datasets.formats.compression import compression_of
 
-# The line-range machinery of JSON Lines (a part owns the lines that start in it).
-from crucible_datasets.formats.jsonl import BOM, _count_newlines, _next_line_start, _seek, _Window
-from crucible_datasets.storage.filesystem import open_input
-
 COLUMN = "text"
 SCHEMA = pa.schema([pa.field(COLUMN, pa.string())])
-READ_BUFFER_BYTES = 1 << 20
 
 
 class TextFormat(Format):
@@ -120,31 +117,8 @@ class _Reader:
     def _open(self) -> tuple[io.BufferedReader | None, int]:
         """A stream over exactly the lines the part owns (the whole file when compressed or
         read whole) and the byte offset it starts at; a BOM at the file's start skipped."""
-        part = self.part
-        if compression_of(self.path) is not None or self.options.sample_by != "line":
-            if part.start != 0:
-                raise ValueError(f"{self.path} is compressed and cannot be read from byte {part.start}")
-            raw = open_stream(self.path)
-            window = _Window(raw, 0, None, self.path)
-            first = 0
-        else:
-            raw = open_input(self.path)
-            try:
-                first = 0 if part.start <= 0 else _next_line_start(raw, part.start - 1, self.path)
-                stop = None if part.end is None else _next_line_start(raw, part.end - 1, self.path)
-                if first is None or (stop is not None and first >= stop):
-                    raw.close()
-                    return None, 0
-                _seek(raw, first, self.path)
-            except BaseException:
-                raw.close()
-                raise
-            window = _Window(raw, first, stop, self.path)
-        buf = io.BufferedReader(window, READ_BUFFER_BYTES)
-        if first == 0 and buf.peek(len(BOM))[: len(BOM)] == BOM:
-            buf.read(len(BOM))
-            first = len(BOM)
-        return buf, first
+        whole = compression_of(self.path) is not None or self.options.sample_by != "line"
+        return open_lines(self.path, self.part, whole=whole)
 
     # -- the three ways to cut ---------------------------------------------------------------
 
@@ -256,7 +230,7 @@ class _Reader:
 
     def _line_number(self, index: int) -> int:
         if self._lines_before is None:
-            self._lines_before = _count_newlines(self.path, self.part.start)
+            self._lines_before = count_newlines(self.path, self.part.start)
         return self._lines_before + index
 
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.formats import FilePart, ReadOptions, get_format
-from crucible_datasets.formats.jsonl import READ_BUFFER_BYTES, JsonlFormat
+from crucible_datasets.formats._lines import READ_BUFFER_BYTES
+from crucible_datasets.formats.jsonl import JsonlFormat
 
 FMT = JsonlFormat()
 BOM = b"\xef\xbb\xbf"
