@@ -29,7 +29,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@echo "==> ruff (lint) over the repository"
 	$(VENV)/bin/ruff check
-	@echo "==> the test suite (data under tests/data/; test servers on 127.0.0.1 only); about 2 minutes"
+	@echo "==> the test suite (data under tests/data/; test servers on 127.0.0.1 only); about 8 minutes on 2 cores"
 	$(PY) -m pytest -q
 
 # The suite again, with every runtime dependency at the floor setup.py declares (.ci/floors.py
