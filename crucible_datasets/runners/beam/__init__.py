@@ -73,7 +73,6 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 
 from crucible_datasets.pipeline import Pipeline
-from crucible_datasets.runners.beam import speedups
 from crucible_datasets.runners.beam.plan import local_workers, multi_processing, only_builds
 from crucible_datasets.sinks import Sink, WriteSummary
 
@@ -109,6 +108,9 @@ class BeamRunner:
         """
         started = time.monotonic()
         flags = list(options)
+        # imported here, not at the top: worker processes run it as ``python -m ...speedups``
+        from crucible_datasets.runners.beam import speedups
+
         fast = self.name == "FnApiRunner" and speedups.enabled()
         pool = None
         if fast and multi_processing(self.name, flags):
