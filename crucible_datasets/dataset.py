@@ -334,8 +334,8 @@ class Dataset(Operations, Exports, Writable):
         """Rows, slices, columns and ``iter`` batches as ``type`` (as ``datasets``' ``with_format``).
 
         >>> ds = Dataset.from_dict({"x": [1, 2, 3], "s": ["a", "b", "c"]}).with_format("numpy")
-        >>> ds["x"].tolist(), ds[0:2]["s"], ds[0]["x"]
-        ([1, 2, 3], ['a', 'b'], np.int64(1))
+        >>> ds["x"].tolist(), ds[0:2]["s"], type(ds[0]["x"]).__name__
+        ([1, 2, 3], ['a', 'b'], 'int64')
         """
         ds = Dataset(self._table, self.split, self.description)
         fmt = Formatting(type, columns, output_all_columns)
