@@ -41,6 +41,8 @@ import subprocess
 import sys
 import time
 
+from run import machine  # bench/run.py: the one description of this machine
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 GEN_DATA = os.path.join(os.path.dirname(REPO), "shared", "bench", "gen_data.py")
@@ -323,25 +325,6 @@ def run_once(python: str, lib: str, fmt: str, folder: str, workers: int, expecte
     if not ok:
         rec["stderr_tail"] = se[-3000:]
     return rec
-
-
-def machine() -> dict:
-    import platform
-
-    import psutil
-
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": f"{platform.system()} {platform.release()}",
-    }
 
 
 def versions(python: str) -> dict:

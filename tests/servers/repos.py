@@ -1,4 +1,4 @@
-"""The repos the test Hub serves, built once per session from shared/data/gsm8k.
+"""The repos the test Hub serves, built once per session from tests/data/gsm8k.
 
 - ``openai/gsm8k``: the real layout: README.md with YAML ``configs:`` ``main`` (train:
   ``main/train-*``, test: ``main/test-*``) and ``socratic`` (test: ``socratic/test-*``),
