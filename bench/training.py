@@ -41,8 +41,6 @@ import subprocess
 import sys
 import time
 
-from run import machine  # bench/run.py: the one description of this machine
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 GEN_DATA = os.path.join(os.path.dirname(REPO), "shared", "bench", "gen_data.py")
@@ -57,7 +55,8 @@ BATCH_SIZE = 256
 # -- the measured child (runs under either venv: stdlib + torch + the library only) ------------
 
 
-def child(lib: str, fmt: str, folder: str, workers: int, expected: int) -> None:
+def child(lib: str, fmt: str, folder: str, workers: int, expected: int, limit: int = 0) -> None:
+    """One epoch (or, with ``limit``, its first ``limit`` rows, whole batches) through a DataLoader."""
     t_start = time.perf_counter()
     import torch
     from torch.utils.data import DataLoader
@@ -96,8 +95,10 @@ def child(lib: str, fmt: str, folder: str, workers: int, expected: int) -> None:
                 out_of_range += 1
         rows += n
         batches += 1
+        if limit and rows >= limit:
+            break
     t_end = time.perf_counter()
-    missing = expected - sum(seen)
+    missing = 0 if limit else expected - sum(seen)
     print(
         "RESULT="
         + json.dumps(
@@ -112,11 +113,13 @@ def child(lib: str, fmt: str, folder: str, workers: int, expected: int) -> None:
                 "import_torch_s": round(t_imported - t_start, 3),
                 "torch": torch.__version__,
                 "parts": len(parts),
+                "limit": limit,
             }
         ),
         flush=True,
     )
-    assert rows == expected and dupes == 0 and missing == 0 and out_of_range == 0, (
+    wanted = (rows >= limit) if limit else (rows == expected)
+    assert wanted and dupes == 0 and missing == 0 and out_of_range == 0, (
         f"{lib} {fmt} N={workers}: {rows} rows for {expected} expected, {dupes} twice, {missing} missing"
     )
 
@@ -226,7 +229,9 @@ def ensure_inputs(scratch: str, rows: int, parts: int, seed: int) -> dict:
 # -- the harness -------------------------------------------------------------------------------
 
 
-def run_once(python: str, lib: str, fmt: str, folder: str, workers: int, expected: int, tmp: str) -> dict:
+def run_once(
+    python: str, lib: str, fmt: str, folder: str, workers: int, expected: int, tmp: str, limit: int = 0
+) -> dict:
     import threading
 
     import psutil
@@ -245,6 +250,7 @@ def run_once(python: str, lib: str, fmt: str, folder: str, workers: int, expecte
             while fh.read(16 << 20):
                 pass
     cmd = [python, os.path.abspath(__file__), "--child", lib, fmt, folder, str(workers), str(expected)]
+    cmd.append(str(limit))
     peak = [0, 0]  # bytes, processes
     own_cpu: dict[int, float] = {}
     stop = threading.Event()
@@ -302,7 +308,7 @@ def run_once(python: str, lib: str, fmt: str, folder: str, workers: int, expecte
     own = sum(own_cpu.values())
     ok = (
         proc.returncode == 0
-        and res.get("rows") == expected
+        and ((res.get("rows") or 0) >= limit if limit else res.get("rows") == expected)
         and res.get("dupes") == 0
         and res.get("missing") == 0
     )
@@ -314,7 +320,7 @@ def run_once(python: str, lib: str, fmt: str, folder: str, workers: int, expecte
         "ok": ok,
         "wall_s": round(wall, 3),
         **res,
-        "rows_per_s": round(expected / res["epoch_s"]) if res.get("epoch_s") else None,
+        "rows_per_s": round(res["rows"] / res["epoch_s"]) if res.get("epoch_s") else None,
         "tree_peak_rss_mb": round(peak[0] / 2**20, 1),
         "max_procs": peak[1],
         "own_cpu_s": round(own, 2),
@@ -358,7 +364,7 @@ def write_report(results_dir: str) -> str:
         "# Feeding a torch DataLoader: crucible-datasets vs HF `datasets` streaming",
         "",
         f"Measured {env['date']} on {m['nproc']} cores ({m['cpu']}), {m['mem_gib']} GiB RAM, {m['kernel']}. "
-        f"**{rows:,} rows** ({size_title(rows)}; not the issue's 1.2M — see below), {env['parts']} parts per format "  # noqa: E501
+        f"**{rows:,} rows** ({size_title(rows)}), {env['parts']} parts per format "
         f"(JSONL {env['bytes']['jsonl'] / 1e6:.0f} MB, Parquet {env['bytes']['parquet'] / 1e6:.0f} MB), "
         f"columns {', '.join(env['columns'])}; `DataLoader(ds, batch_size={BATCH_SIZE}, num_workers=N)`, "
         f"one epoch per fresh subprocess; {env['reps']} interleaved reps, medians [min–max].",
@@ -371,6 +377,15 @@ def write_report(results_dir: str) -> str:
         "process + DataLoader workers), sampled every 0.1 s — shared pages of forked workers count once per "
         "process, so this over-counts the same way for both. Every run asserts each of the rows came exactly "
         "once (count and a per-id check).",
+        *(
+            [
+                "",
+                f"**Windows.** {', '.join(f'{lib} is timed over the first {n:,} rows of the epoch' for lib, n in env['limits'].items() if n)}"  # noqa: E501
+                " (whole batches; rows/s over that window, every id seen at most once); the others over the whole epoch.",  # noqa: E501
+            ]
+            if any(env.get("limits", {}).values())
+            else []
+        ),
         "",
         "| format | N workers | library | rows/s, median [min–max] | epoch s | first batch s | process wall s | peak RSS MB (tree) | procs | other load (cores) | ok |",  # noqa: E501
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -435,8 +450,8 @@ def write_report(results_dir: str) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        lib, fmt, folder, workers, expected = sys.argv[2:7]
-        child(lib, fmt, folder, int(workers), int(expected))
+        lib, fmt, folder, workers, expected, limit = sys.argv[2:8]
+        child(lib, fmt, folder, int(workers), int(expected), int(limit))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="300k", help="row count (300k, 1.2M, ...)")
@@ -445,6 +460,11 @@ def main() -> None:
     ap.add_argument("--formats", default="jsonl,parquet")
     ap.add_argument("--libs", default="crucible,datasets")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument(
+        "--datasets-rows",
+        default="0",
+        help="time HF datasets over only the first N rows of the epoch (0: the whole epoch)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--python", default=os.path.join(REPO, ".venv", "bin", "python"), help="crucible's interpreter"
@@ -464,11 +484,14 @@ def main() -> None:
     if a.report_only:
         print(open(write_report(a.results)).read())
         return
+    from run import machine  # bench/run.py: the one description of this machine (not needed by children)
+
     rows = parse_size(a.rows)
     workers = [int(w) for w in a.workers.split(",")]
     formats = [f for f in a.formats.split(",") if f]
     libs = [lib for lib in a.libs.split(",") if lib]
     pys = {"crucible": a.python, "datasets": a.hf_python}
+    limits = {"crucible": 0, "datasets": parse_size(a.datasets_rows)}
     meta = ensure_inputs(a.scratch, rows, a.parts, a.seed)
     base = os.path.join(a.scratch, f"ot_{rows}_p{a.parts}_s{a.seed}")
     tmp = os.path.join(a.scratch, "tmp")
@@ -482,6 +505,7 @@ def main() -> None:
         "columns": meta["columns"],
         "bytes": meta["bytes"],
         "reps": a.reps,
+        "limits": limits,
         "python": pys,
         "versions": {lib: versions(pys[lib]) for lib in libs},
         "command": " ".join(
@@ -502,7 +526,7 @@ def main() -> None:
             for n in workers:
                 order = libs if (rep + n) % 2 == 0 else libs[::-1]  # alternate who goes first
                 for lib in order:
-                    rec = run_once(pys[lib], lib, fmt, os.path.join(base, fmt), n, rows, tmp)
+                    rec = run_once(pys[lib], lib, fmt, os.path.join(base, fmt), n, rows, tmp, limits[lib])
                     rec["rep"] = rep
                     with open(out, "a") as f:
                         f.write(json.dumps(rec) + "\n")
