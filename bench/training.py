@@ -64,6 +64,7 @@ def child(lib: str, fmt: str, folder: str, workers: int, expected: int, limit: i
     t_imported = time.perf_counter()
     parts = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith("." + fmt))
     if lib == "crucible":
+        sys.path.insert(0, REPO)  # the checkout this script is in, even beside another editable install
         import crucible_datasets as cd
 
         print(f"LIB_FROM={os.path.dirname(cd.__file__)}", flush=True)
