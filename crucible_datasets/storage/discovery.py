@@ -746,7 +746,8 @@ def resolve(path: str, format: str | None = None, selection: Selection | None = 
     A single file is config ``default``, split ``train``. A pattern (``*``, ``?``, ``[``) takes
     the matched files and infers splits from their paths below the pattern's fixed folder. A
     folder is listed, and its README.md ``configs:`` block, if any, is honoured. A path that
-    does not exist is a :class:`DatasetNotFoundError` saying what is there instead. ``format``:
+    does not exist is a :class:`DatasetNotFoundError` saying what is there instead. A folder whose
+    card and files disagree is listed again once: a writer publishing in between is not an error. ``format``:
     see :func:`infer_layout`; ``selection``: ``data_files=``/``data_dir=`` in a folder (:class:`Selection`).
     """
     given = path
@@ -769,6 +770,18 @@ def resolve(path: str, format: str | None = None, selection: Selection | None = 
             _no_selection(given, selection)
             return _single_file(path, format)
         listed = fs.list_files(path)
+    try:
+        return _folder_layout(path, listed, format, selection)
+    except (LayoutError, EmptyDatasetError):
+        # A publish may have switched the card between the listing and the card's read (its
+        # data_files then name shards the listing lacks): if the folder changed, resolve once more.
+        again = fs.list_files(path)
+        if again == listed:
+            raise
+        return _folder_layout(path, again, format, selection)
+
+
+def _folder_layout(path: str, listed: list[str], format: str | None, selection: Selection | None) -> Layout:
     rels = [_relative(path, p) for p in listed]
     readme = _read_readme(path) if README in rels else None
     return infer_layout(path, rels, readme, format, selection)

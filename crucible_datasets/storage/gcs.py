@@ -8,7 +8,9 @@ falling back to anonymous access. When ``STORAGE_EMULATOR_HOST`` is set (tests, 
 for emulators. :mod:`crucible_datasets.storage.filesystem` calls it when imported and before
 every remote operation, so any process that uses this package's storage layer, Beam workers
 included (they inherit the environment variable), is covered. Without the variable nothing
-changes: real GCS uses Application Default Credentials as usual.
+changes: real GCS uses Application Default Credentials as usual. Every call, Beam's and the
+client's here, runs under this package's one retry policy (:mod:`.gcs_retry`), and reads are
+pinned to one object generation (:mod:`.gcs_files`).
 
 A missing bucket or object is a :class:`GcsNotFoundError` naming both (:func:`missing_message`,
 :func:`not_found`); :func:`check_bucket` makes a write to a missing bucket fail before the
@@ -41,11 +43,15 @@ def emulator_host() -> str | None:
 
 
 def configure() -> bool:
-    """Make Beam's GCS client anonymous while an emulator is configured. True if one is.
+    """Put Beam's GCS calls under our retry and generation pinning (:func:`.gcs_files.install`),
+    and make its client anonymous while an emulator is configured. True if one is.
 
     Idempotent and cheap; the patch checks the variable on every client it builds, so unsetting
     it restores Beam's normal credentials.
     """
+    from crucible_datasets.storage import gcs_files
+
+    gcs_files.install()
     if not emulator_host():
         return False
     from apache_beam.io.gcp import gcsio
@@ -162,15 +168,23 @@ def _blob(url: str):
     return storage_client().bucket(bucket).blob(name)
 
 
+def _calls(url: str) -> dict:
+    """The ``retry=``/``timeout=`` of a client call on ``url``: our one policy, naming ``url``."""
+    from crucible_datasets.storage.gcs_retry import GcsRetry
+    from crucible_datasets.storage.http.retry import default_policy
+
+    return {"retry": GcsRetry(url), "timeout": default_policy().timeout}
+
+
 def read_generation(url: str) -> tuple[bytes | None, int]:
     """The object's bytes and generation; ``(None, 0)`` when there is none (0: "must not exist")."""
     from google.api_core.exceptions import NotFound
 
     blob = _blob(url)
     try:
-        blob.reload()
+        blob.reload(**_calls(url))
         generation = int(blob.generation)
-        return blob.download_as_bytes(if_generation_match=generation), generation
+        return blob.download_as_bytes(if_generation_match=generation, **_calls(url)), generation
     except NotFound:
         return None, 0
 
@@ -184,7 +198,7 @@ def write_if_generation(url: str, data: bytes, generation: int) -> int:
 
     blob = _blob(url)
     try:
-        blob.upload_from_string(data, if_generation_match=generation)
+        blob.upload_from_string(data, if_generation_match=generation, **_calls(url))
     except Failed as exc:
         raise PreconditionFailed(f"{url} is no longer at generation {generation}") from exc
     except NotFound as exc:
@@ -201,7 +215,7 @@ def delete_if_generation(url: str, generation: int) -> None:
     from google.api_core.exceptions import PreconditionFailed as Failed
 
     try:
-        _blob(url).delete(if_generation_match=generation)
+        _blob(url).delete(if_generation_match=generation, **_calls(url))
     except NotFound:
         return
     except Failed as exc:

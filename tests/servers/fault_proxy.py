@@ -7,7 +7,12 @@ Each :class:`Fault` applies to the next ``times`` requests it matches (method, p
 - ``Fault("reset", after_bytes=1000)``: forward the request, send the upstream's status, headers
   (with the full ``Content-Length``) and the first ``after_bytes`` body bytes, then reset the
   connection (TCP RST);
-- ``Fault("drop")``: reset the connection before answering.
+- ``Fault("drop")``: reset the connection before answering;
+- ``Fault("call", action=fn)``: run ``fn()`` (a real second writer, say), then forward the request.
+
+``every=3`` applies a fault to every third request it matches (``times`` still counts the
+faults); ``headers`` are sent with a ``status`` answer (``RateLimit``, ``RateLimit-Policy``).
+``rewrite_headers(headers) -> headers`` changes every forwarded answer's headers (drop an ETag).
 
 Unmatched requests are forwarded untouched (``Host`` kept, so a server building absolute links
 from it keeps clients on the proxy). ``log`` records every request and the fault applied.
@@ -25,7 +30,8 @@ import io
 import socket
 import struct
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tests.servers.http_base import OneServer, QuietHandler
@@ -43,20 +49,28 @@ _HOP_BY_HOP = {
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "reset" | "drop"
+    kind: str  # "status" | "reset" | "drop" | "call"
     status: int = 503
     retry_after: str | None = None
     after_bytes: int = 0
     times: int = 1
     method: str | None = None
     path_contains: str | None = None
+    every: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    action: Callable[[], None] | None = None
+    seen: int = 0
 
     def matches(self, method: str, path: str) -> bool:
-        return (
+        """True when this request gets the fault (every ``every``-th match, ``times`` at most)."""
+        if not (
             self.times > 0
             and (self.method is None or self.method == method)
             and (self.path_contains is None or self.path_contains in path)
-        )
+        ):
+            return False
+        self.seen += 1
+        return self.seen % self.every == 0
 
 
 class FaultProxy(OneServer):
@@ -66,6 +80,7 @@ class FaultProxy(OneServer):
         self.upstream_port = parts.port or 80
         self.faults: list[Fault] = []
         self.log: list[dict] = []
+        self.rewrite_headers: Callable[[list[tuple[str, str]]], list[tuple[str, str]]] | None = None
         self._lock = threading.Lock()
 
     def script(self, *faults: Fault) -> None:
@@ -133,8 +148,11 @@ class _ProxyHandler(QuietHandler):
         self.proxy.record(method=self.command, path=self.path, fault=fault.kind if fault else None)
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            headers.update(fault.headers)
             self.send_body(fault.status, b"injected failure", {"Content-Type": "text/plain", **headers})
             return
+        if fault is not None and fault.kind == "call":
+            fault.action()
         if fault is not None and fault.kind == "drop":
             self._reset()
             return
@@ -148,6 +166,8 @@ class _ProxyHandler(QuietHandler):
             status, upstream_headers = upstream.status, upstream.getheaders()
         finally:
             connection.close()
+        if self.proxy.rewrite_headers is not None:
+            upstream_headers = self.proxy.rewrite_headers(upstream_headers)
         self.send_response(status)
         for key, value in upstream_headers:
             if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":

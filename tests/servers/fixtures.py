@@ -7,7 +7,8 @@ Registered for every test module by ``tests/conftest.py`` (``pytest_plugins``). 
   so listings always page), ``HF_ENDPOINT`` pointing at it, no ambient token, an isolated token
   file, and a fast retry policy. ``hub_server.shas`` maps repo nicknames to commit shas.
 - ``hf_cache``: an empty folder to use as the HF download cache (``cache_dir=``).
-- ``make_fault_proxy(upstream_url)``: a started :class:`FaultProxy`.
+- ``make_fault_proxy(upstream_url)``: a started :class:`FaultProxy`; ``hub_proxy``: one in
+  front of ``hub_server``, ``HF_ENDPOINT`` pointing at it.
 - ``static_server_factory(files, ranges=True, head=True)``: a started :class:`StaticServer`.
 - ``gcs_emulator``: gcp-storage-emulator with a fresh bucket; ``STORAGE_EMULATOR_HOST`` set.
 """
@@ -31,12 +32,15 @@ FAST_RETRIES = dict(max_attempts=5, max_seconds=15.0, base_delay=0.05, max_delay
 @pytest.fixture
 def fast_retries():
     """A quick retry policy for this test (attempts and delays small, bounds kept)."""
+    from crucible_datasets.storage.http import pacing
     from crucible_datasets.storage.http.retry import RetryPolicy, set_default_policy
 
     policy = RetryPolicy(**FAST_RETRIES)
     set_default_policy(policy)
+    pacing.reset()
     yield policy
     set_default_policy(None)
+    pacing.reset()  # a server's rate-limit hold does not outlive its test
 
 
 @pytest.fixture
@@ -87,6 +91,14 @@ def make_fault_proxy():
     yield make
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture
+def hub_proxy(hub_server, make_fault_proxy, monkeypatch):
+    """A fault proxy in front of the test Hub, ``HF_ENDPOINT`` pointing at it."""
+    proxy = make_fault_proxy(hub_server.url)
+    monkeypatch.setenv("HF_ENDPOINT", proxy.url)
+    return proxy
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 :func:`send` makes one attempt and turns failures into :class:`~.retry.TransientError` (429, 5xx,
 dropped or reset connections, truncated bodies) or a :class:`~.retry.RemoteError` (401, 403,
-404, ...). :func:`request` wraps :func:`send` in :func:`~.retry.call_with_retry`. :func:`stat`
-finds a file's size, ETag and range support (HEAD, or a one-byte range GET when HEAD is refused).
+404, ...); every answer's ``RateLimit`` header is shown to :mod:`.pacing`. :func:`request`
+wraps :func:`send` in :func:`~.retry.call_with_retry`. :func:`stat` finds a file's size, ETag
+and range support (HEAD, or a one-byte range GET when HEAD is refused).
 
 Messages name the URL without its query string or user info (they may hold credentials) and
 never a header: tokens only travel in ``Authorization`` headers.
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3
 
+from crucible_datasets.storage.http import pacing
 from crucible_datasets.storage.http.retry import (
     RemoteError,
     RetryPolicy,
@@ -168,6 +170,7 @@ def send(
         if (why := unreachable(exc)) is not None:
             raise RemoteError(f"{what}: {why}") from None
         raise TransientError(f"{type(exc).__name__}: {redact(str(exc), secrets)}") from None
+    pacing.observe(response.headers)
     try:
         if response.status_code not in set(ok):
             detail = redact(_detail(response), secrets)

@@ -3,7 +3,8 @@
 Importing this module registers the schemes with Beam (``FileSystems`` finds every subclass of
 ``FileSystem`` by its ``scheme()``); :mod:`crucible_datasets.storage.filesystem` imports it, so
 Beam workers have it too. A URL is one file: there is no listing, and ``*`` or ``?`` in a URL are
-taken literally (query strings work). Reads use range requests (see :mod:`.range_file`).
+taken literally (query strings work). Reads use range requests pinned to the version seen at
+open (see :mod:`.range_file`).
 
 >>> HttpsFileSystem.scheme(), HttpsFileSystem(None).join("https://h/a", "b.txt")
 ('https', 'https://h/a/b.txt')
@@ -24,7 +25,7 @@ from apache_beam.io.filesystem import (
 )
 
 from crucible_datasets.storage.http.client import RemoteStat, describe_url, stat
-from crucible_datasets.storage.http.range_file import RemoteFile
+from crucible_datasets.storage.http.range_file import RemoteFile, read_whole, version_of
 from crucible_datasets.storage.http.retry import RemoteError, RemoteNotFoundError
 
 
@@ -125,12 +126,18 @@ class HttpFileSystem(ReadOnlyFileSystem, FileSystem):
         return info.etag or str(info.size)
 
     def open(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
+        """A reader pinned to the version seen now (ETag, else Last-Modified; else read whole)."""
         info = self._stat(path)
+        identity = version_of(info.headers)
+        if identity is None:
+            whole = read_whole(path, what=describe_url(path))
+            return wrap_compression(whole, path, mime_type, compression_type)
         raw = RemoteFile(
             path,
             what=describe_url(path),
             size=info.size,
-            identity=info.etag,
+            identity=identity,
+            etag=info.etag,
             ranges=info.accepts_ranges,
             name=posixpath.basename(describe_url(path)),
         )

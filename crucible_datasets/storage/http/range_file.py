@@ -3,8 +3,10 @@
 Small random reads (a Parquet footer, one column chunk) fetch little more than what is asked;
 sequential reads (JSONL lines) ramp the read-ahead up to ``block_size``. Servers that ignore
 ``Range`` still work: the body is streamed once front to back (a backward seek starts it again).
-Every answer must come from the version seen when the file was opened (same ETag, same commit):
-otherwise :class:`~.retry.RemoteChangedError`, never a mix of two versions.
+Every answer must come from the version seen when the file was opened (same ETag, or same
+``Last-Modified`` without one; same commit; same total size): otherwise
+:class:`~.retry.RemoteChangedError`, never a mix of two versions. A file whose server names no
+version at all is read whole in one answer (:func:`read_whole`).
 
 Example (any server)::
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 
 import requests
@@ -34,9 +37,24 @@ DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 _SKIP_CHUNK = 1024 * 1024
 
 
+def version_of(headers: Mapping[str, str]) -> str | None:
+    """The version an answer's headers name: the ETag, else ``Last-Modified`` (None: neither).
+
+    The size is checked on its own (every range answer's ``Content-Range`` total).
+
+    >>> version_of({"ETag": 'W/"abc"', "Last-Modified": "x"}), version_of({"Last-Modified": "Mon"})
+    ('abc', 'modified Mon')
+    """
+    etag = normalize_etag(headers.get("ETag"))
+    if etag is not None:
+        return etag
+    modified = headers.get("Last-Modified")
+    return f"modified {modified.strip()}" if modified and modified.strip() else None
+
+
 def etag_identity(response: requests.Response) -> str | None:
-    """The default version of an answer: its ETag."""
-    return normalize_etag(response.headers.get("ETag"))
+    """The default version of an answer: :func:`version_of` its headers."""
+    return version_of(response.headers)
 
 
 class RemoteFile(io.BufferedIOBase):
@@ -44,7 +62,8 @@ class RemoteFile(io.BufferedIOBase):
 
     ``identity`` is the version seen at open time (an ETag, or an ETag and commit);
     ``identity_of(response)`` computes it for each answer (None: the answer does not say).
-    ``ranges`` is True/False when known, None to find out from the first answer.
+    ``ranges`` is True/False when known, None to find out from the first answer; ``etag`` is
+    the file's ETag seen at open, kept for the caller (the HF cache names blobs by it).
     """
 
     def __init__(
@@ -61,6 +80,7 @@ class RemoteFile(io.BufferedIOBase):
         ranges: bool | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
         name: str | None = None,
+        etag: str | None = None,
     ) -> None:
         super().__init__()
         self.url = url
@@ -68,6 +88,7 @@ class RemoteFile(io.BufferedIOBase):
         self.size = size
         self.name = name or what
         self.mode = "rb"
+        self.etag = etag
         self._identity = identity
         self._identity_of = identity_of
         self._headers = {**(headers or {}), "Accept-Encoding": "identity"}
@@ -319,3 +340,43 @@ def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
         int(first) if first.isdigit() else None,
         int(total) if total.strip().isdigit() else None,
     )
+
+
+def read_whole(
+    url: str, *, what: str, headers: Mapping[str, str] | None = None, policy: RetryPolicy | None = None
+) -> io.BufferedIOBase:
+    """The whole file in one answer, as a seekable local copy: one version, whatever the server.
+
+    For servers that name no version (no ``ETag``, no ``Last-Modified``): range requests could
+    not tell two versions apart. A retry fetches the whole file again; a body shorter than its
+    ``Content-Length`` is retried. The copy spills to a temporary file past 64 MiB.
+    """
+
+    def attempt() -> io.BufferedIOBase:
+        response = send(
+            "GET",
+            url,
+            what=what,
+            headers={**(headers or {}), "Accept-Encoding": "identity"},
+            ok=(200,),
+            timeout=policy.timeout if policy else None,
+            stream=True,
+        )
+        copy = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - returned
+        expected = response.headers.get("Content-Length")
+        try:
+            while chunk := read_body(response, _SKIP_CHUNK):
+                copy.write(chunk)
+        except BaseException:
+            copy.close()
+            raise
+        finally:
+            response.close()
+        if expected is not None and expected.isdigit() and copy.tell() != int(expected):
+            got = copy.tell()
+            copy.close()
+            raise TransientError(f"the answer ended after {got} of {expected} bytes")
+        copy.seek(0)
+        return copy
+
+    return call_with_retry(attempt, what=what, policy=policy)

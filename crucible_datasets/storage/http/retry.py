@@ -1,10 +1,13 @@
 """When to retry a remote request, how long to wait, and the errors remote reads raise.
 
-One policy for every remote reader (``hf://``, ``https://``): 429, 408 and 5xx answers and
-dropped or reset connections are *transient* and retried with exponential backoff plus jitter,
-honouring ``Retry-After``, within a bounded number of attempts and a bounded total time. 401, 403
-and 404 are *permanent* and fail at once. Error messages name the host or repo and the path, and
-never a token (see :func:`redact`).
+One policy for every remote call (``hf://``, ``https://``, and ``gs://`` through
+:mod:`crucible_datasets.storage.gcs_retry`): 429, 408 and 5xx answers and dropped or reset
+connections are *transient* and retried with exponential backoff plus jitter, honouring
+``Retry-After`` and the ``RateLimit`` header, within a bounded number of attempts and a bounded
+total time. This is the only retry layer: the libraries underneath are called with theirs off.
+401, 403 and 404 are *permanent* and fail at once. Error messages name the host, bucket or repo
+and the path, and never a token (see :func:`redact`). Each attempt waits its turn in
+:mod:`.pacing` (a 429 holds the whole process; ``CRUCIBLE_REQUESTS_PER_SECOND`` caps it).
 
 The bounds come from :func:`default_policy`: ``CRUCIBLE_RETRY_ATTEMPTS`` (default 6),
 ``CRUCIBLE_RETRY_SECONDS`` (total budget, default 120), ``CRUCIBLE_RETRY_BASE_DELAY`` (default 0.5)
@@ -35,6 +38,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from crucible_datasets.errors import CrucibleError, DataFileError
+from crucible_datasets.storage.http import pacing
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,12 +81,16 @@ class UnsafePathError(CrucibleError, ValueError):
 
 
 class TransientError(Exception):
-    """Raised inside a retried call for a failure worth another attempt."""
+    """Raised inside a retried call for a failure worth another attempt.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``throttled``: the server said to slow down (429): the wait holds the whole process.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None, throttled: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,17 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def transient_status(status: int, headers: Mapping[str, str] | None, detail: str = "") -> TransientError:
+    """The :class:`TransientError` of a transient HTTP answer: its ``Retry-After`` or ``RateLimit`` wait.
+
+    >>> error = transient_status(429, {"RateLimit": '"api";r=0;t=7', "Retry-After": "2"})
+    >>> error.retry_after, error.throttled
+    (7.0, True)
+    """
+    waits = [w for w in (retry_after_seconds(headers), pacing.rate_limit_reset(headers)) if w is not None]
+    return TransientError(f"HTTP {status}{detail}", max(waits) if waits else None, throttled=status == 429)
+
+
 def status_error(
     status: int,
     what: str,
@@ -181,7 +200,7 @@ def status_error(
     """
     detail = f" ({detail.strip()[:300]})" if detail and detail.strip() else ""
     if status in TRANSIENT_STATUSES:
-        return TransientError(f"HTTP {status}{detail}", retry_after_seconds(headers))
+        return transient_status(status, headers, detail)
     message = f"{what}: HTTP {status}{detail}"
     hint = f"; {hint}" if hint else ""
     code = (headers or {}).get("X-Error-Code")
@@ -204,14 +223,24 @@ def call_with_retry(
 
     Other exceptions propagate at once. Running out of attempts or seconds raises
     :class:`RemoteUnavailableError` naming ``what``, the attempts, the time spent and the last
-    reason. ``secrets`` are scrubbed from every message.
+    reason. ``secrets`` are scrubbed from every message. Each attempt first waits its turn in
+    :mod:`.pacing`; a throttled failure holds the whole process for its wait.
     """
     policy = policy or default_policy()
     secrets = tuple(secrets)
     started = time.monotonic()
     attempt = 0
+    reason = ""
     while True:
         attempt += 1
+        lacking = pacing.wait_turn(policy.max_seconds - (time.monotonic() - started), sleep)
+        if lacking is not None:
+            last = f"; last error: {reason}" if reason else ""
+            raise RemoteUnavailableError(
+                f"{what}: gave up after {attempt - 1} attempt(s) in {time.monotonic() - started:.1f} s; "
+                f"the server's rate limit holds requests for {lacking:.1f} s more, past the "
+                f"{policy.max_seconds:g} s retry budget{last}"
+            )
         try:
             return fn()
         except TransientError as exc:
@@ -234,4 +263,6 @@ def call_with_retry(
             logger.info(
                 "%s: %s; retry %d of %d in %.2f s", what, reason, attempt, policy.max_attempts - 1, delay
             )
+            if exc.throttled:  # the whole process waits with us (a wait past the budget holds no one)
+                pacing.hold(delay)
             sleep(delay)

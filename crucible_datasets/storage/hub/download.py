@@ -1,7 +1,12 @@
-"""Downloads of Hub files into the standard Hugging Face cache (``hf_hub_download``).
+"""Downloads of Hub files into the standard Hugging Face cache, under this package's one retry layer.
 
 For ``streaming=False`` reads: :func:`download_files` returns local paths; a second call with
-the same commit is served from the cache without a request.
+the same commit is served from the cache without a request. The bytes come through
+:func:`~.files.open_file` (range requests pinned to the commit and the file's ETag, each one
+retried within ``CRUCIBLE_RETRY_*``), not ``hf_hub_download``: that one retries inside itself
+(its metadata call, its download stream, its resumes), so a storm would wait its retries inside
+each of ours. The files land where ``hf_hub_download`` puts them (``blobs/<etag>`` and a
+``snapshots/<commit>/<path>`` link), so huggingface_hub and ``datasets`` find them too.
 
 >>> download_files([])
 []
@@ -10,44 +15,68 @@ the same commit is served from the cache without a request.
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from crucible_datasets.storage.http.client import unreachable
-from crucible_datasets.storage.http.retry import (
-    RemoteError,
-    TransientError,
-    call_with_retry,
-    redact,
-    status_error,
-)
-from crucible_datasets.storage.hub.api import ACCESS_HINT, endpoint, resolve_revision
+from crucible_datasets.storage.http.range_file import DEFAULT_BLOCK_SIZE
+from crucible_datasets.storage.http.retry import RemoteError
+from crucible_datasets.storage.hub.api import resolve_revision
+from crucible_datasets.storage.hub.files import open_file
 from crucible_datasets.storage.hub.paths import SCHEME, HubPath, check_repo_path, parse_hf_url
 from crucible_datasets.storage.hub.tokens import get_token
 
 
-def _hf_error(exc: Exception, where: HubPath, token: str | None) -> Exception:
-    """An error from huggingface_hub, as this package's error (transient ones get retried)."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+def _cached(where: HubPath, cache_dir: str) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
 
-    if isinstance(exc, LocalEntryNotFoundError) and isinstance(exc.__cause__, Exception):
-        exc = exc.__cause__  # "not reachable and not cached": what went wrong is the cause
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        response = exc.response
-        return status_error(
-            response.status_code,
-            where.describe(),
-            headers=response.headers,
-            detail=redact(response.headers.get("X-Error-Message", ""), (token,)),
-            hint=ACCESS_HINT,
-        )
-    text = redact(str(exc).splitlines()[0] if str(exc) else "", (token,))
-    if isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError)):
-        if (why := unreachable(exc)) is not None:
-            return RemoteError(f"{where.describe()}: {why}")
-        return TransientError(f"{type(exc).__name__}: {text}")
-    return RemoteError(f"{where.describe()}: {type(exc).__name__}: {text}")
+    found = try_to_load_from_cache(
+        where.repo_id, where.path, cache_dir=cache_dir, revision=where.revision, repo_type=where.repo_type
+    )
+    return found if isinstance(found, str) else None
+
+
+def _link(blob: str, pointer: str) -> None:
+    """``pointer`` -> ``blob`` as a relative symlink (a copy where links are refused), atomically."""
+    os.makedirs(os.path.dirname(pointer), exist_ok=True)
+    staged = f"{pointer}.{uuid.uuid4().hex}.incomplete"
+    try:
+        os.symlink(os.path.relpath(blob, os.path.dirname(pointer)), staged)
+    except OSError:
+        shutil.copyfile(blob, staged)
+    os.replace(staged, pointer)
+
+
+def download_one(where: HubPath, token: str | None, cache_dir: str) -> str:
+    """One file of a commit (``where.revision`` is a sha) into the cache; its snapshot path."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    cached = _cached(where, cache_dir)
+    if cached is not None:
+        return cached
+    storage = os.path.join(cache_dir, repo_folder_name(repo_id=where.repo_id, repo_type=where.repo_type))
+    pointer = os.path.join(storage, "snapshots", where.revision or "", *where.path.split("/"))
+    with open_file(where, token=token or False) as remote:
+        if remote.etag is None:
+            raise RemoteError(f"{where.describe()}: the Hub sent no ETag, so the file cannot be cached")
+        blob = os.path.join(storage, "blobs", remote.etag)
+        if not os.path.exists(blob):
+            os.makedirs(os.path.dirname(blob), exist_ok=True)
+            staged = f"{blob}.{uuid.uuid4().hex}.incomplete"
+            try:
+                with open(staged, "wb") as out:
+                    shutil.copyfileobj(remote, out, DEFAULT_BLOCK_SIZE)
+                if remote.size is not None and os.path.getsize(staged) != remote.size:
+                    raise RemoteError(
+                        f"{where.describe()}: got {os.path.getsize(staged)} of {remote.size} bytes"
+                    )
+                os.replace(staged, blob)
+            finally:
+                if os.path.exists(staged):
+                    os.remove(staged)
+    _link(blob, pointer)
+    return pointer
 
 
 def default_cache_dir() -> str:
@@ -70,7 +99,7 @@ def download_files(
     repo_type: str = "dataset",
     max_workers: int = 8,
 ) -> list[str]:
-    """Download ``files`` into the HF cache (``hf_hub_download``); their local paths, in order.
+    """Download ``files`` into the HF cache (as ``hf_hub_download`` lays it out); their local paths.
 
     ``files`` are ``hf://`` URLs (a :class:`Layout`'s files; each URL's ``@revision`` is used)
     or, with ``repo_id=``, names in that repo at ``revision``. A branch or tag is first pinned to
@@ -96,28 +125,9 @@ def download_files(
             shas[key] = resolve_revision(where.repo_id, where.revision, token, where.repo_type)
 
     def fetch(where: HubPath) -> str:
-        pinned = HubPath(
-            where.repo_type, where.repo_id, shas[(where.repo_type, where.repo_id, where.revision)], where.path
-        )
-        tok = get_token(pinned.repo_id, token, pinned.repo_type)
-
-        def attempt() -> str:
-            from huggingface_hub import hf_hub_download
-
-            try:
-                return hf_hub_download(
-                    pinned.repo_id,
-                    pinned.path,
-                    repo_type=pinned.repo_type,
-                    revision=pinned.revision,
-                    cache_dir=cache_dir,
-                    token=tok or False,
-                    endpoint=endpoint(),
-                )
-            except Exception as exc:  # noqa: BLE001 - every failure becomes one of this package's
-                raise _hf_error(exc, pinned, tok) from None
-
-        return call_with_retry(attempt, what=pinned.describe(), secrets=(tok,))
+        sha = shas[(where.repo_type, where.repo_id, where.revision)]
+        pinned = HubPath(where.repo_type, where.repo_id, sha, where.path)
+        return download_one(pinned, get_token(pinned.repo_id, token, pinned.repo_type), cache_dir)
 
     if len(wanted) <= 1 or max_workers <= 1:
         return [fetch(where) for where in wanted]

@@ -108,6 +108,7 @@ def open_file(
         secrets=(tok,),
         ranges=ranges,
         name=where.url(),
+        etag=etag,
         **extra,
     )
 

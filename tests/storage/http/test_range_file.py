@@ -17,6 +17,7 @@ BIG = random.Random(7).randbytes(6 * 1024 * 1024)
 
 LINES = b"".join(b'{"i": %d, "text": "%s"}\n' % (i, b"x" * (i % 50)) for i in range(40_000))
 
+
 @pytest.fixture
 def server(static_server_factory):
     return static_server_factory({"/big.bin": BIG, "/lines.jsonl": LINES, "/dir/a.txt": b"hello"})
