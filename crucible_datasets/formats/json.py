@@ -13,6 +13,12 @@ told ``field``, so it cannot know which kind it is without reading).
 A record that is not an object is a bad record whose ``line`` is its 1-based index in the
 list. A syntax error ends the read with :class:`~crucible_datasets.errors.DataFileError`
 (the rest of the document cannot be trusted), naming the file and about where it stopped.
+So does a document nested deeper than ``MAX_DEPTH`` levels of arrays and objects (its own
+included), at the byte offset where it goes deeper: ijson's memory and time grow with the
+square of the depth (100,000 levels would take tens of gigabytes), so the bytes are measured
+(:class:`_Nesting`, at the speed of ``bytes`` methods) before the parser gets them, and the
+parser cannot skip the rest of that record. The bound is orjson's, so a JSON Lines file
+accepts the same records (a deeper line there is a bad record).
 
 >>> import os, tempfile
 >>> path = os.path.join(tempfile.mkdtemp(), "a.json")
@@ -24,6 +30,7 @@ list. A syntax error ends the read with :class:`~crucible_datasets.errors.DataFi
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -45,6 +52,7 @@ except ImportError:  # pragma: no cover - the pure-Python backend works too, onl
     _ijson = ijson
 
 BUF_BYTES = 256 * 1024
+MAX_DEPTH = 1024  # levels of arrays and objects, the document's own included (orjson's bound)
 _WHITESPACE = b" \t\r\n"
 _JSON_ERRORS = (ijson.JSONError, ijson.IncompleteJSONError)
 
@@ -89,8 +97,8 @@ def _open_document(path: str) -> _Counted:
             head = chunk.lstrip(_WHITESPACE)
             skipped += len(chunk) - len(head)
             if head:
-                return _Counted(stream, head, skipped)
-        return _Counted(stream, b"", skipped)
+                return _Counted(stream, head, skipped, _Nesting(path))
+        return _Counted(stream, b"", skipped, _Nesting(path))
     except BaseException:
         stream.close()
         raise
@@ -126,8 +134,7 @@ def _records(
             index += 1
             if type(item) is not dict:
                 reason = f"record {index} is not a JSON object (got {json_type_name(item)})"
-                raw = orjson.dumps(item, default=str)[:RAW_SNIPPET_BYTES]
-                errors.handle(BadRecord(path, index, None, reason, raw))
+                errors.handle(BadRecord(path, index, None, reason, _snippet(item)))
                 continue
             rows.append(item)
             numbers.append(index)
@@ -145,6 +152,14 @@ def _records(
 
 
 _END = object()
+
+
+def _snippet(item) -> bytes:
+    """The start of a bad record as JSON (as Python's repr when nested past orjson's 255 levels)."""
+    try:
+        return orjson.dumps(item, default=str)[:RAW_SNIPPET_BYTES]
+    except orjson.JSONEncodeError:
+        return reprlib.repr(item).encode()[:RAW_SNIPPET_BYTES]
 
 
 def _batch(path, rows, numbers, options, schema, errors) -> Batch | None:
@@ -216,11 +231,91 @@ def _event_kind(event: str) -> str:
     )
 
 
-class _Counted:
-    """A stream that first replays ``head`` (bytes already read); ``offset`` is where it is."""
+_NOT_MARKS = bytes(range(256)).translate(None, b'"[]{}')  # every byte but quotes and brackets
 
-    def __init__(self, stream: BinaryIO, head: bytes, skipped: int) -> None:
+
+class _Nesting:
+    """How deeply the bytes fed so far nest; :class:`DataFileError` where they pass ``MAX_DEPTH``.
+
+    Strings are told apart with ``bytes`` methods only: escaped backslashes and quotes removed,
+    every byte but quotes and brackets dropped, then what is between quotes is inside a string.
+    A chunk's trailing backslashes wait for the next chunk (they may escape its first byte).
+
+    >>> n = _Nesting("a.json")
+    >>> for chunk in (b'[{"a": "]]\\\\', b'"[", "b": [1, [2]]}, ', b"[[["):
+    ...     n.feed(chunk, 0)
+    >>> n.depth, n.in_string
+    (4, False)
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.depth = 0
+        self.in_string = False
+        self._backslashes = b""
+
+    def feed(self, data: bytes, offset: int) -> None:
+        """Account for ``data``, the bytes of the document from byte ``offset`` on."""
+        text = self._backslashes + data
+        kept = text.rstrip(b"\\")
+        self._backslashes = text[len(kept) :]
+        plain = kept
+        for escape in (b"\\\\", b'\\"'):  # in this order: the quote in \\" is not escaped
+            if escape in plain:  # (the test is much faster than the replace)
+                plain = plain.replace(escape, b"")
+        marks = plain.translate(None, _NOT_MARKS)
+        pieces = marks.split(b'"')
+        outside = b"".join(pieces[1 if self.in_string else 0 :: 2])
+        depth, in_string = self.depth, self.in_string
+        self.in_string ^= len(pieces) % 2 == 0  # an odd number of quotes
+        opens = outside.count(b"[") + outside.count(b"{")
+        if depth + opens <= MAX_DEPTH:
+            self.depth += opens - outside.count(b"]") - outside.count(b"}")
+            return
+        import numpy as np  # only for a deep document: importing the package does not load numpy
+
+        step = np.zeros(256, np.int64)
+        step[list(b"[{")] = 1
+        step[list(b"]}")] = -1
+        levels = depth + np.cumsum(step[np.frombuffer(outside, np.uint8)])
+        if levels.max() > MAX_DEPTH:
+            at = offset - len(text) + len(data) + _too_deep_at(kept, depth, in_string)
+            raise DataFileError(
+                f"{self.path} nests arrays and objects deeper than {MAX_DEPTH} levels at byte offset {at}; "
+                "it is not read (a parser needs memory growing with the square of the depth)"
+            )
+        self.depth = int(levels[-1])
+
+
+def _too_deep_at(text: bytes, depth: int, in_string: bool) -> int:
+    """Where in ``text`` the nesting passes ``MAX_DEPTH`` (byte by byte: once, for the message)."""
+    escaped = False
+    for i, byte in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return i
+        elif byte in b"]}":
+            depth -= 1
+    return len(text)
+
+
+class _Counted:
+    """A stream that first replays ``head`` (bytes already read); ``offset`` is where it is. Every
+    byte it hands out is measured by ``nesting`` first."""
+
+    def __init__(self, stream: BinaryIO, head: bytes, skipped: int, nesting: _Nesting) -> None:
         self._stream = stream
+        self.nesting = nesting
         self.head = head
         self._pending = head
         self.offset = skipped  # byte offset in the (uncompressed) file of the next byte
@@ -234,6 +329,7 @@ class _Counted:
         else:
             out = self._stream.read(n)
         if out:
+            self.nesting.feed(out, self.offset)
             self.last, self.last_start = out, self.offset
         self.offset += len(out)
         return out

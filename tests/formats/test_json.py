@@ -14,7 +14,7 @@ import pytest
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.formats import FilePart, ReadOptions, format_for_path
-from crucible_datasets.formats.json import JsonFormat
+from crucible_datasets.formats.json import MAX_DEPTH, JsonFormat, _Nesting
 
 FMT = JsonFormat()
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -185,3 +185,72 @@ def test_a_large_array_streams_in_bounded_memory(tmp_path):
     assert size > 100_000_000
     assert int(out[0]) == n
     assert int(out[1]) < size / 4, f"peak RSS grew by {int(out[1]) / 1e6:.0f} MB reading {size / 1e6:.0f} MB"
+
+
+def deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+@pytest.mark.parametrize(
+    ("before", "field"),
+    [
+        (b"", None),  # the document itself
+        (b'[{"a": 1}, ', None),  # a record of a top-level array
+        (b'[{"a": 1}, {"x": ', None),  # a value inside a record
+        (b'{"data": [{"a": 1}, {"x": ', "data"),  # inside a record of field=
+    ],
+    ids=["document", "record", "value", "field"],
+)
+def test_json_nested_100k_levels_deep_names_the_file_and_the_byte_offset(tmp_path, before, field, on_error):
+    """Not a RecursionError, MemoryError, nor minutes of parsing: a clear error, whatever the policy."""
+    path = tmp_path / "deep.json"
+    path.write_bytes(before + deep(100_000) + b"]}" * 3)
+    document_levels = sum(before.count(b) for b in (b"[", b"{")) - sum(before.count(b) for b in (b"]", b"}"))
+    with pytest.raises(DataFileError) as info:
+        rows(path, ReadOptions(field=field), ErrorPolicy(on_error))
+    at = len(before) + MAX_DEPTH - document_levels  # the first bracket past the bound
+    assert str(info.value) == (
+        f"{path} nests arrays and objects deeper than {MAX_DEPTH} levels at byte offset {at}; "
+        "it is not read (a parser needs memory growing with the square of the depth)"
+    )
+
+
+def test_records_nested_up_to_the_bound_are_read_and_deeper_lines_of_json_lines_are_bad(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_bytes(b'[{"x": ' + deep(MAX_DEPTH - 2) + b"}, " + deep(MAX_DEPTH - 1) + b"]")
+    errors = ErrorPolicy("skip")
+    got = rows(path, errors=errors)
+    assert len(got) == 1 and errors.bad == 1  # the deep array is a bad record (not an object)
+    path.write_bytes(b'[{"x": ' + deep(MAX_DEPTH - 1) + b"}]")
+    with pytest.raises(DataFileError, match=f"at byte offset {7 + MAX_DEPTH - 2}; "):
+        rows(path)
+    # JSON Lines: orjson's bound is the same; a deeper line is a bad record, named, and the rest is read
+    lines = tmp_path / "a.jsonl"
+    lines.write_bytes(b'{"a": 1}\n{"x": ' + deep(100_000) + b'}\n{"a": 3}\n')
+    errors = ErrorPolicy("skip")
+    assert [
+        r
+        for b in format_for_path(str(lines)).read(FilePart(str(lines)), ReadOptions(), errors)
+        for r in b.rows
+    ] == [
+        {"a": 1},
+        {"a": 3},
+    ]
+    assert errors.bad == 1
+    with pytest.raises(BadRecordError, match=r"a.jsonl, line 2"):
+        list(format_for_path(str(lines)).read(FilePart(str(lines)), ReadOptions(), ErrorPolicy()))
+
+
+def test_brackets_quotes_and_backslashes_inside_strings_do_not_nest(tmp_path):
+    text = b'"[[[{{ \\\\\\" \\\\\\\\ ' + b"[" * 5000 + b'"'  # a string: brackets, \\\" and \\\\ in it
+    document = b'[{"s": ' + text + b', "t": "\\\\", "u": ["]\\""]}, {"s": "{"}]'
+    path = tmp_path / "strings.json"
+    path.write_bytes(document)
+    assert [len(r) for r in rows(path)] == [3, 1]
+    for cut in range(1, len(document)):  # every place a chunk can end, a backslash run included
+        nesting = _Nesting("strings.json")
+        nesting.feed(document[:cut], 0)
+        nesting.feed(document[cut:], cut)
+        assert (nesting.depth, nesting.in_string) == (0, False), cut

@@ -6,7 +6,8 @@ to the same shard names, with the same manifest, card and counts as the local ru
 means) or on any other Beam runner (``"DataflowRunner"``, ``"PortableRunner"``...) with its flags
 in ``options``. This module does not import Beam: ``plan.py`` chooses the graph, ``job.py``
 builds and runs it, ``speedups.py`` holds the local speed-ups (one switch,
-``CRUCIBLE_BEAM_SPEEDUPS``).
+``CRUCIBLE_BEAM_SPEEDUPS``); on the FnApiRunner, ``lifetime.py`` makes every worker process end
+with its driver and ``supervision.py`` fails the job at once when a worker is lost.
 
 The graph (no whole-stream stage)::
 
@@ -104,24 +105,27 @@ class BeamRunner:
 
         On the FnApiRunner the local speed-ups (``speedups.py``) are used unless switched off:
         with several worker processes, those are started first, so that they import Beam and
-        this package while this process does the same.
+        this package while this process does the same. Its worker processes, warm or Beam's own,
+        end with this process (``lifetime.py``), and one lost while the job runs fails the job
+        at once with :class:`~crucible_datasets.runners.beam.supervision.WorkerLostError`
+        (``supervision.py``).
         """
         started = time.monotonic()
         flags = list(options)
         # imported here, not at the top: worker processes run it as ``python -m ...speedups``
-        from crucible_datasets.runners.beam import speedups
+        from crucible_datasets.runners.beam import lifetime, speedups
 
         fast = self.name == "FnApiRunner" and speedups.enabled()
         pool = None
         if fast and multi_processing(self.name, flags):
             pool = speedups.WarmPool.start(local_workers(self.name, flags))
         try:
-            from crucible_datasets.runners.beam import job
+            from crucible_datasets.runners.beam import job, supervision
 
             fn_api_runner = None
-            if fast:
-                command = pool.worker_command if pool is not None else speedups.WORKER_COMMAND
-                fn_api_runner = speedups.fn_api_runner(command)
+            if self.name == "FnApiRunner":
+                command = pool.worker_command if pool is not None else lifetime.harness_command()
+                fn_api_runner = supervision.fn_api_runner(command)
             with speedups.frozen_heap() if fast else nullcontext():
                 return job.run(
                     pipeline, sink, runner=self.name, num_shards=num_shards, options=flags,

@@ -18,17 +18,21 @@ job). The speed-ups, which matter for short local jobs:
 How the pieces meet (this file is three programs; its top level imports only the standard
 library, so that ``attach`` starts in milliseconds):
 
-1. ``WarmPool.start(n)`` starts ``n`` processes ``python -m crucible_datasets.runners.beam.speedups
-   serve DIR/worker-i.sock``; each binds its Unix socket at once, then imports.
-2. The FnApiRunner's worker command is ``python .../speedups.py attach DIR``
+1. ``WarmPool.start(n)`` starts ``n`` processes ``python .../speedups.py serve DIR/worker-i.sock
+   DRIVER_PID``; each binds its Unix socket at once, then imports.
+2. The FnApiRunner's worker command is ``exec python .../speedups.py attach DIR DRIVER_PID``
    (``WarmPool.worker_command``). It connects to a warm worker's socket (the i-th for
    ``WORKER_ID`` ``worker_i``, else the next free one), waits for it to be ready, hands over its
    environment (the control and logging addresses, the pipeline options), and waits for the
    worker's exit code, which becomes its own: to the FnApiRunner the attach process *is* the
-   worker. With no warm worker left it becomes a fresh ``worker`` itself.
+   worker. With no warm worker left it becomes a fresh ``worker DRIVER_PID`` itself.
 3. The warm worker runs Beam's SDK harness with that environment and exits when it is done. A
-   warm worker that finds its parent gone, or waits ``WAIT_SECONDS``, exits; ``close`` ends
-   the workers that were not used.
+   warm worker that waits ``WAIT_SECONDS`` for an attach process exits; ``close`` ends the
+   workers that were not used.
+
+Every one of these processes is the driver's child and ends with it, at once, whatever it is
+doing (``lifetime.watch_parent``, called first with the driver's pid); an attach process whose
+warm worker is killed ends with status 1 (the FnApiRunner then fails the job: ``supervision.py``).
 """
 
 from __future__ import annotations
@@ -43,15 +47,19 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+if __package__:
+    from crucible_datasets.runners.beam import lifetime
+else:  # a worker program, run as a script (see lifetime.py): the package is imported when needed
+    import lifetime
+
+    lifetime.import_from_cwd()
+
 SWITCH = "CRUCIBLE_BEAM_SPEEDUPS"
-MODULE = "crucible_datasets.runners.beam.speedups"
 SCRIPT = os.path.abspath(__file__)
-WORKER_COMMAND = f"{sys.executable} -m {MODULE} worker"  # a fresh (not warm) worker
 WAIT_SECONDS = 600
 
 
@@ -75,7 +83,7 @@ class WarmPool:
         folder = tempfile.mkdtemp(prefix="crucible-workers-")
         processes = [
             subprocess.Popen(
-                [sys.executable, "-m", MODULE, "serve", os.path.join(folder, f"worker-{i}.sock")],
+                [sys.executable, SCRIPT, "serve", os.path.join(folder, f"worker-{i}.sock"), str(os.getpid())],
                 stdin=subprocess.DEVNULL,
             )
             for i in range(n)
@@ -85,7 +93,7 @@ class WarmPool:
     @property
     def worker_command(self) -> str:
         """The FnApiRunner's worker command: attach to one of these processes."""
-        return f"{sys.executable} {SCRIPT} attach {self.folder}"
+        return lifetime.command(sys.executable, SCRIPT, "attach", self.folder, str(os.getpid()))
 
     def close(self, timeout: float = 10.0) -> None:
         """End the workers (those that ran a harness have exited already) and remove the folder."""
@@ -110,40 +118,6 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-class _QuietModeWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "direct_running_mode" not in record.getMessage()
-
-
-def fn_api_runner(worker_command: str = WORKER_COMMAND):
-    """A FnApiRunner whose ``multi_processing`` workers run ``worker_command``."""
-    from apache_beam.options.pipeline_options import DirectOptions
-    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-    from apache_beam.transforms import environments
-
-    class _Runner(FnApiRunner):
-        def run_pipeline(self, pipeline, options):
-            direct = options.view_as(DirectOptions)
-            if direct.direct_running_mode != "multi_processing":
-                return super().run_pipeline(pipeline, options)
-            # The FnApiRunner keeps the environment given to it unless the mode is
-            # multi_processing (then it starts Beam's own worker): run "in_memory" with ours.
-            self._default_environment = environments.SubprocessSDKEnvironment.from_command_string(
-                command_string=worker_command
-            )
-            direct.direct_running_mode = "in_memory"
-            quiet = _QuietModeWarning()
-            log = logging.getLogger("apache_beam.runners.portability.fn_api_runner.fn_runner")
-            log.addFilter(quiet)
-            try:
-                return super().run_pipeline(pipeline, options)
-            finally:
-                log.removeFilter(quiet)
-                direct.direct_running_mode = "multi_processing"
-
-    return _Runner()
 
 
 # --- the worker side ------------------------------------------------------------------------------
@@ -186,20 +160,18 @@ def _end(code: int) -> None:
 
 
 def _accept(listener: socket.socket) -> socket.socket | None:
-    parent, deadline = os.getppid(), time.monotonic() + WAIT_SECONDS
-    listener.settimeout(1.0)
-    while time.monotonic() < deadline:
-        try:
-            conn, _ = listener.accept()
-            return conn
-        except TimeoutError:
-            if os.getppid() != parent:  # the driver is gone
-                return None
-    return None
+    listener.settimeout(WAIT_SECONDS)
+    try:
+        conn, _ = listener.accept()
+    except TimeoutError:
+        return None
+    return conn
 
 
-def serve(path: str) -> None:
-    """A warm worker: bind ``path``, import, wait for one attach process, run its harness."""
+def serve(path: str, driver: int) -> None:
+    """A warm worker: bind ``path``, import, wait for one attach process, run its harness;
+    ends with the process ``driver``, its parent."""
+    lifetime.watch_parent(driver)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(8)  # attach processes may connect (and wait) while this one imports
@@ -258,11 +230,14 @@ def _try(path: str, env: bytes) -> int | None:
     try:
         return int(data.strip())
     except ValueError:
-        return 1  # the worker died without saying how
+        print(f"crucible: the warm worker at {path} ended without an exit code (killed?)", file=sys.stderr)
+        return 1
 
 
-def attach(folder: str) -> None:
-    """Hand this process's environment to a warm worker in ``folder``; exit with its code."""
+def attach(folder: str, driver: int) -> None:
+    """Hand this process's environment to a warm worker in ``folder``; exit with its code. Ends
+    with the process ``driver``, its parent."""
+    lifetime.watch_parent(driver)
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".sock"))
     except OSError:
@@ -275,16 +250,20 @@ def attach(folder: str) -> None:
         if code is not None:
             sys.stdout.flush()
             os._exit(code)
-    os.execv(sys.executable, [sys.executable, "-m", MODULE, "worker"])
+    os.execv(sys.executable, [sys.executable, SCRIPT, "worker", str(driver)])
 
 
 def main(argv: list[str]) -> None:
-    """``serve SOCKET`` (a warm worker), ``attach FOLDER``, or ``worker`` (a fresh worker)."""
-    if len(argv) == 2 and argv[0] == "serve":
-        serve(argv[1])
-    elif len(argv) == 2 and argv[0] == "attach":
-        attach(argv[1])
-    _end(_harness())
+    """``serve SOCKET DRIVER_PID`` (a warm worker), ``attach FOLDER DRIVER_PID``, or ``worker
+    DRIVER_PID`` (a fresh worker); each ends with the process ``DRIVER_PID``, its parent."""
+    if len(argv) == 3 and argv[0] == "serve":
+        serve(argv[1], int(argv[2]))
+    elif len(argv) == 3 and argv[0] == "attach":
+        attach(argv[1], int(argv[2]))
+    elif len(argv) == 2 and argv[0] == "worker":
+        lifetime.watch_parent(int(argv[1]))
+        _end(_harness())
+    sys.exit(f"usage: speedups.py serve SOCKET PID | attach FOLDER PID | worker PID (got {argv})")
 
 
 if __name__ == "__main__":

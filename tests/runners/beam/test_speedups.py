@@ -6,7 +6,7 @@ import json
 import os
 
 import crucible_datasets as cd
-from crucible_datasets.runners.beam import BeamRunner, job, speedups
+from crucible_datasets.runners.beam import BeamRunner, job, speedups, supervision
 from crucible_datasets.sinks import JsonlSink
 from tests.data_paths import GSM8K_DIR
 from tests.sinks.helpers import plain
@@ -50,7 +50,7 @@ def test_workers_without_a_warm_pool_start_fresh(tmp_path):
     os.makedirs(empty.folder)
     bm = job.run(
         ds.pipeline, JsonlSink(str(tmp_path / "out")), runner="FnApiRunner", num_shards=2,
-        options=TWO_WORKERS, fn_api_runner=speedups.fn_api_runner(empty.worker_command),
+        options=TWO_WORKERS, fn_api_runner=supervision.fn_api_runner(empty.worker_command),
     )  # fmt: skip
     assert bm.rows == 7473 and plain_names(bm) == [f"data/train-0000{i}-of-00002.jsonl" for i in range(2)]
 
