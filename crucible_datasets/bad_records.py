@@ -11,14 +11,19 @@ Every read takes ``on_error``:
 
 >>> policy = ErrorPolicy("skip")
 >>> policy.handle(BadRecord("a.jsonl", 3, 17, "not valid JSON", b"{oops"))
->>> policy.bad
-1
+>>> policy.bad, policy.bad_by_file
+(1, {'a.jsonl': 1})
+
+A :class:`BadBudget` (``max_bad_records=``, ``max_bad_fraction=``) bounds how many bad records a
+write may skip or dead-letter: past it the write fails and publishes nothing
+(``runners.base.check_bad_budget``).
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
+from numbers import Real
 from typing import TYPE_CHECKING
 
 from crucible_datasets.errors import BadRecordError
@@ -88,6 +93,7 @@ class ErrorPolicy:
             raise ValueError("on_error='dead_letter' needs errors_path= (a folder for the bad records)")
         self.errors_path = errors_path
         self.bad = 0
+        self.bad_by_file: dict[str, int] = {}  # of ``bad``, per input file
         self._file: DeadLetterFile | None = None
         self._lock = threading.Lock()
 
@@ -96,6 +102,7 @@ class ErrorPolicy:
             raise BadRecordError(record)
         with self._lock:
             self.bad += 1
+            self.bad_by_file[record.file] = self.bad_by_file.get(record.file, 0) + 1
             if self.on_error == "dead_letter":
                 self._write(record)
 
@@ -121,3 +128,46 @@ class ErrorPolicy:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BadBudget:
+    """How many bad records a write may skip or dead-letter and still publish.
+
+    ``max_records=N`` (an int >= 0): more than N bad records fail the write;
+    ``max_fraction=f`` (0 <= f < 1): more than ``f`` of the rows read (bad ones included) fail it.
+    Either or both; under ``on_error="raise"`` the first bad record already stops the read.
+
+    >>> budget = BadBudget(max_records=2, max_fraction=0.1)
+    >>> budget.exceeded(bad=2, read=100) is None
+    True
+    >>> budget.exceeded(bad=3, read=100)
+    'max_bad_records=2'
+    >>> BadBudget(max_fraction=0.1).exceeded(bad=2, read=10)
+    'max_bad_fraction=0.1 (at most 1 of 10 rows read)'
+    """
+
+    max_records: int | None = None
+    max_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        n, f = self.max_records, self.max_fraction
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            raise ValueError(f"max_bad_records must be a whole number >= 0 or None, got {n!r}")
+        if f is not None and (isinstance(f, bool) or not isinstance(f, Real) or not 0 <= f < 1):
+            raise ValueError(f"max_bad_fraction must be a number with 0 <= f < 1 or None, got {f!r}")
+
+    @property
+    def limited(self) -> bool:
+        return self.max_records is not None or self.max_fraction is not None
+
+    def exceeded(self, bad: int, read: int) -> str | None:
+        """The budget that ``bad`` bad records of ``read`` rows read (bad included) exceed, or None."""
+        if self.max_records is not None and bad > self.max_records:
+            return f"max_bad_records={self.max_records}"
+        if self.max_fraction is not None and read and bad / read > self.max_fraction:
+            allowed = int(self.max_fraction * read)
+            if (allowed + 1) / read <= self.max_fraction:  # float rounding of the product
+                allowed += 1
+            return f"max_bad_fraction={self.max_fraction:g} (at most {allowed:,} of {read:,} rows read)"
+        return None

@@ -33,6 +33,20 @@ class NoGoodRowsError(CrucibleError, ValueError):
     ``allow_empty=True`` (``--allow-empty``) says so."""
 
 
+class BadRecordBudgetError(CrucibleError, ValueError):
+    """A write read more bad records than its ``max_bad_records=`` / ``max_bad_fraction=`` allow:
+    nothing was published (the previous output is as it was). The message names the budget, the
+    counts, the files with the most bad records and where this run's dead letters were kept.
+
+    ``worst`` is ``[(file, bad records), ...]``, most first; ``kept_at`` the dead letters' folder
+    (None when none were written)."""
+
+    def __init__(self, message: str, *, worst: Sequence[tuple[str, int]] = (), kept_at: str | None = None):
+        super().__init__(message)
+        self.worst = list(worst)
+        self.kept_at = kept_at
+
+
 class ColumnNotFoundError(CrucibleError, ValueError):
     """An operation names a column the data does not have, or renames onto one it has.
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import pyarrow as pa
 
@@ -14,7 +16,7 @@ from crucible_datasets.features import Features, as_features
 from crucible_datasets.formats import get_format
 from crucible_datasets.formats.base import ReadOptions
 from crucible_datasets.iterable_dataset import IterableDataset
-from crucible_datasets.pipeline import Pipeline
+from crucible_datasets.pipeline import Origin, Pipeline
 from crucible_datasets.runners import local
 from crucible_datasets.sources import FileSource
 from crucible_datasets.splits import SplitExpressionError, is_expression
@@ -186,6 +188,7 @@ def load(
     >>> len(cd.load(d, data_files={"test": "t*.jsonl"}, split="test[:1]"))
     1
     """
+    given = {name: value for name, value in locals().items() if value is not LOAD_DEFAULTS[name]}
     check_on_error(on_error)
     if format is not None:
         get_format(format)
@@ -220,6 +223,7 @@ def load(
             on_error,
             errors_path,
             description=_describe(path, chosen.name, name),
+            root=layout.root,
             fill_missing=options.columns is None or options.schema is not None,
         )
         source = _source(layout, chosen.name, name, reader, streaming, token)
@@ -230,12 +234,20 @@ def load(
             pipeline = pipeline.then(CastToFeatures(declared))
         if not reader.fill_missing:  # the projection, checked: a column no file has is an error
             pipeline = pipeline.then(SelectColumns(options.columns, what=f"load(columns={list(columns)!r})"))
+        origin = {k: v for k, v in given.items() if k not in NOT_IN_SPEC}
+        pipeline = replace(pipeline, origin=Origin({**origin, "split": name}, len(pipeline.stages)))
         loaded[name] = IterableDataset(pipeline, name) if streaming else _eager(pipeline, name, sample_size)
         if streaming and sample_size is not None:
             loaded[name] = loaded[name].take(sample_size)
     if split is not None:
         return loaded[split] if isinstance(split, str) else [loaded[n] for n in names]
     return IterableDatasetDict(loaded) if streaming else DatasetDict(loaded)
+
+
+# What a spec's source names: load()'s arguments but these (a token is a secret; a spec streams,
+# and a streaming sample_size is the take stage after the source).
+NOT_IN_SPEC = frozenset({"token", "streaming", "sample_size"})
+LOAD_DEFAULTS = {name: p.default for name, p in inspect.signature(load).parameters.items()}  # path: empty
 
 
 def _reader_schema(features: Features) -> pa.Schema | None:
@@ -249,8 +261,6 @@ def _reader_schema(features: Features) -> pa.Schema | None:
 
 def _source(layout: Layout, config: str, split: str, reader: FileSource, streaming: bool, token: str | None):
     """The source of ``split``: a split's files, or the planned rows of a split expression."""
-    from dataclasses import replace
-
     from crucible_datasets import splits
 
     def files_of(name: str) -> list[str]:

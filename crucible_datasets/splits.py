@@ -201,6 +201,10 @@ class SplitSource:
         return self.reader.description
 
     @property
+    def root(self) -> str:
+        return self.reader.root
+
+    @property
     def on_error(self) -> str:
         return self.reader.on_error
 

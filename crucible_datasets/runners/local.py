@@ -12,10 +12,16 @@ from collections.abc import Iterator, Sequence
 
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.errors import NoGoodRowsError
+from crucible_datasets.errors import BadRecordBudgetError, NoGoodRowsError
 from crucible_datasets.pipeline import Pipeline, Tally
 from crucible_datasets.progress import Progress
-from crucible_datasets.runners.base import TaskReport, check_good_rows, merge_counts, run_task
+from crucible_datasets.runners.base import (
+    TaskReport,
+    check_bad_budget,
+    check_good_rows,
+    merge_counts,
+    run_task,
+)
 from crucible_datasets.sinks import Sink, WriteSummary
 
 
@@ -49,7 +55,8 @@ class LocalRunner:
         ``num_shards`` (default: :meth:`Pipeline.default_num_shards`) shards are written when
         there are that many rows, one a row when fewer (see :meth:`Sink.finalize`). A run whose
         every row was bad fails unless ``allow_empty``
-        (:func:`~crucible_datasets.runners.base.check_good_rows`).
+        (:func:`~crucible_datasets.runners.base.check_good_rows`), one over the sink's bad-record
+        budget fails too (:func:`~crucible_datasets.runners.base.check_bad_budget`).
         """
         if options:
             raise ValueError("options= holds Beam flags; pass a Beam runner too (runner='direct')")
@@ -71,7 +78,8 @@ class LocalRunner:
         counts = merge_counts(reports, per_stage=pipeline.whole_stream)
         try:
             check_good_rows(counts, sink, source.description, allow_empty)
-        except NoGoodRowsError:
+            check_bad_budget(counts, sink, source.description, source.errors_path)
+        except (NoGoodRowsError, BadRecordBudgetError):
             sink.abort()
             raise
         summary = sink.finalize(

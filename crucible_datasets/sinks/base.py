@@ -48,6 +48,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
 import pyarrow as pa
@@ -62,18 +63,26 @@ from crucible_datasets.sinks import card as cards
 from crucible_datasets.sinks import manifest as manifests
 from crucible_datasets.sinks import shards as cutting
 from crucible_datasets.sinks.files import FileFormat
+from crucible_datasets.sinks.incremental import IncrementalPlan
 from crucible_datasets.sinks.lease import Lease
 from crucible_datasets.sinks.publish import Publisher, StagedShard, digest, publisher_for, write_atomically
 from crucible_datasets.sinks.summary import WriteSummary
-from crucible_datasets.sinks.task import TaskResult, TaskWriter
+from crucible_datasets.sinks.task import TaskResult, TaskWriter, TempShard
 from crucible_datasets.storage import filesystem as fs
+
+if TYPE_CHECKING:
+    from crucible_datasets.bad_records import BadBudget
+    from crucible_datasets.sinks.provenance import Provenance
 
 TEMP_DIR = ".crucible-tmp"
 ERRORS_DIR = "_errors"
+REJECTED_DIR = ".crucible-rejected"  # dead letters of runs over their bad-record budget
 GENERATION_SUFFIX = r"-g\d{6,}-[0-9a-f]{8}"  # after a shard's count: the publish that wrote it
 
 
 STAGED_NAME = "staged.json"  # the record of phase 3, in the run's temp folder
+RUN_NAME = "run.json"  # a resumable run's key and generation, written before its first task
+DONE_DIR = "done"  # a resumable run's done markers, one per finished task (docs/INCREMENTAL.md)
 
 
 class Sink:
@@ -82,6 +91,14 @@ class Sink:
     ``max_rows_per_shard`` / ``max_bytes_per_shard`` (Arrow in-memory size, approximate) make a
     task roll over to a new shard; ``schema`` declares the output schema (every batch is cast to
     it; a column not in it is an error). ``run_id`` names the temp folder; a new one per Sink.
+    ``bad_budget`` (a :class:`~crucible_datasets.bad_records.BadBudget`) is checked by the
+    runners before finalize; ``provenance`` (a :class:`~crucible_datasets.sinks.provenance.Provenance`)
+    is recorded in the manifest and the card.
+
+    A resumable run (:meth:`begin`) names its temp folder by its key instead, so that a rerun of
+    a killed run finds the tasks it finished; ``incremental`` (an
+    :class:`~crucible_datasets.sinks.incremental.IncrementalPlan`) makes the finalize publish one
+    shard per temp file beside the published shards it keeps (docs/INCREMENTAL.md).
     """
 
     def __init__(
@@ -95,6 +112,8 @@ class Sink:
         max_bytes_per_shard: int | None = None,
         schema: pa.Schema | None = None,
         run_id: str | None = None,
+        bad_budget: BadBudget | None = None,
+        provenance: Provenance | None = None,
     ) -> None:
         path = os.fspath(path)
         if not SPLIT_NAME.match(split):
@@ -113,6 +132,11 @@ class Sink:
         self.max_bytes_per_shard = max_bytes_per_shard
         self.schema = schema.remove_metadata() if schema is not None else None
         self.run_id = run_id or f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+        self.bad_budget = bad_budget
+        self.provenance = provenance
+        self.run_key: str | None = None  # set by begin(): the temp folder of a resumable run
+        self.generation: str | None = None  # set by begin(): the generation this run publishes
+        self.incremental: IncrementalPlan | None = None
 
     # -- names --
 
@@ -141,7 +165,7 @@ class Sink:
 
     @property
     def run_dir(self) -> str:
-        return fs.join(self.split_temp_dir, self.run_id)
+        return fs.join(self.split_temp_dir, self.run_key or self.run_id)
 
     def temp_path(self, task_index: int, roll: int, version: int = 0) -> str:
         suffix = f".v{version}" if version else ""
@@ -169,6 +193,14 @@ class Sink:
         (hidden, so no reader's split inference sees a killed run's dead letters)."""
         return fs.join(self.run_dir, "errors")
 
+    @property
+    def rejected_errors_dir(self) -> str:
+        """Where the dead letters of a run that failed its bad-record budget are kept:
+        ``{path}/.crucible-rejected/[{config}/]{split}/{run_id}`` (hidden from readers, and not
+        removed by later runs of the split)."""
+        where = [REJECTED_DIR, *([self.config] if self.config else []), self.split, self.run_id]
+        return fs.join(self.path, *where)
+
     def lease(self) -> Lease:
         """The output folder's lease for this run (see :mod:`~crucible_datasets.sinks.lease`)."""
         return Lease(self.path, self.run_id)
@@ -186,6 +218,104 @@ class Sink:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r}, split={self.split!r}, config={self.config!r})"
+
+    # -- resumable runs: a temp folder named by what the output depends on, done markers --
+
+    def settings(self) -> dict:
+        """What of this sink the written files depend on (for a run's key), as JSON.
+
+        >>> ParquetSink = __import__("crucible_datasets.sinks.parquet", fromlist=["x"]).ParquetSink
+        >>> ParquetSink("out", max_rows_per_shard=10).settings()["max_rows_per_shard"]
+        10
+        """
+        return {
+            "sink": type(self).__qualname__,
+            "path": self.path,
+            "split": self.split,
+            "config": self.config,
+            "format": self.format,
+            "extension": self.extension,
+            "files": {k: repr(v) for k, v in sorted(vars(self.files).items())},
+            "max_rows_per_shard": self.max_rows_per_shard,
+            "max_bytes_per_shard": self.max_bytes_per_shard,
+            "schema": None if self.schema is None else str(self.schema),
+        }
+
+    def begin(self, key: str) -> None:
+        """Make this run resumable under ``key`` (a digest of everything its output depends on):
+        its temp folder is named by the key, and the generation it will publish is fixed now and
+        recorded there (``run.json``), so that a rerun of a killed run with the same key finds
+        the finished tasks (:meth:`load_done`) and publishes the same shard names."""
+        self.run_key = key
+        path = fs.join(self.run_dir, RUN_NAME)
+        if fs.exists(path):
+            with fs.open_input(path) as f:
+                record = orjson.loads(f.read())
+            if record.get("key") == key and isinstance(record.get("generation"), str):
+                self.generation = record["generation"]
+                return
+        previous = (self.published_split() or {}).get("generation")
+        self.generation = _next_generation(previous)
+        _write_durably(path, orjson.dumps({"key": key, "generation": self.generation}))
+
+    def done_marker(self, task_index: int) -> str:
+        """Where a resumable run records that task ``task_index`` is finished."""
+        return fs.join(self.run_dir, DONE_DIR, f"task-{task_index:05d}.pkl")
+
+    def save_done(self, result: TaskResult, data: bytes) -> None:
+        """Record task ``result.task_index`` as finished (``data``: its report, for a rerun): after
+        its temp files are on disk (fsynced), one atomic write of the marker."""
+        if self.run_key is None:
+            return
+        for shard in result.shards:
+            _sync(shard.path)
+        _write_durably(self.done_marker(result.task_index), data)
+
+    def load_done(self, task_index: int) -> bytes | None:
+        """The report a finished task of this resumable run recorded (None: run it)."""
+        if self.run_key is None:
+            return None
+        path = self.done_marker(task_index)
+        if not fs.exists(path):
+            return None
+        with fs.open_input(path) as f:
+            return f.read()
+
+    def intact(self, result: TaskResult) -> bool:
+        """True when every temp file of ``result`` is in place, whole (its recorded size)."""
+        try:
+            return all(fs.exists(s.path) and fs.size(s.path) == s.bytes for s in result.shards)
+        except OSError:
+            return False
+
+    def clear_task(self, task_index: int) -> None:
+        """Delete what an unfinished attempt of task ``task_index`` left (marker, partial files)."""
+        if self.run_key is None:
+            return
+        fs.delete(self.done_marker(task_index))
+        for path in fs.glob(fs.join(self.run_dir, f"task-{task_index:05d}-*")):
+            fs.delete(path)
+
+    # -- the published split --
+
+    def published(self) -> tuple[bytes | None, dict]:
+        """The published card (its bytes) and the manifest that describes it."""
+        publisher = self.publisher
+        base_card = publisher.read(cards.README_NAME)
+        base_text = base_card.decode("utf-8", errors="replace") if base_card is not None else None
+        manifest = cards.embedded_manifest(base_text)
+        if manifest is None:  # an older layout's card: its manifest.json is the one that matches it
+            manifest = manifests.loads(publisher.read(manifests.MANIFEST_NAME))
+        return base_card, manifest
+
+    def published_split(self) -> dict | None:
+        """This split's entry in the published manifest (None when it was never published)."""
+        entry = self.published()[1]["configs"].get(self.config_name, {}).get("splits", {}).get(self.split)
+        return entry if isinstance(entry, dict) else None
+
+    def published_names(self) -> set[str]:
+        """The files in the shards' folder, relative to ``path`` (what the destination holds)."""
+        return set(self.publisher.names_under(self.data_dir))
 
     # -- the run --
 
@@ -275,16 +405,18 @@ class Sink:
                 pinned_card=_encoded(record["pinned_card"]),
                 dead_letters=record["dead_letters"],
                 errors_dir=self.errors_dir,
+                kept=record.get("kept", ()),
             )
             self._remove_temp()
+        shards = record.get("shards") or [[s.name, s.rows, s.bytes] for s in staged]
         summary = WriteSummary(
             path=self.path,
             split=self.split,
             config=self.config,
             format=self.format,
-            files=published.files,
-            file_rows=[s.rows for s in staged],
-            file_bytes=[s.bytes for s in staged],
+            files=[fs.join(self.path, name) for name, _, _ in shards],
+            file_rows=[rows for _, rows, _ in shards],
+            file_bytes=[size for _, _, size in shards],
             schema=manifests.decode_schema(record["schema"]),
             counts=RunCounts(**record["counts"]),
             source=record["source"],
@@ -293,6 +425,8 @@ class Sink:
             run_id=self.run_id,
             warnings=published.warnings + record["warnings"] + lease.notes,
         )
+        if counts is not None:  # a rerun completing a staged publish: the tasks it reused itself
+            summary.counts.tasks_reused = counts.tasks_reused
         return summary
 
     def shards_for(self, rows: int, num_bytes: int, num_shards: int) -> int:
@@ -345,9 +479,16 @@ class Sink:
         shards = sorted(
             (s for r in results for s in r.shards if s.rows > 0), key=lambda s: (s.task_index, s.roll)
         )
+        plan = self.incremental
+        base_card, published = self.published()
+        previous = published["configs"].get(self.config_name, {}).get("splits", {}).get(self.split, {})
+        kept = list(plan.kept) if plan is not None else []
+        kept_schema = manifests.decode_schema(previous["arrow_schema"]) if kept else None
         target = self.schema
         if target is None:
-            target = schemas.unify([s.schema for s in shards] + [r.schema for r in results])
+            target = schemas.unify(
+                [s.schema for s in shards] + [r.schema for r in results] + ([kept_schema] if kept else [])
+            )
             target = self.files.file_schema(target)
         missing = [s.path for s in shards if not fs.exists(s.path)]
         if missing:  # check before touching the destination: the old split stays as it was
@@ -356,12 +497,15 @@ class Sink:
                 f"aborted meanwhile?): {missing[:3]}"
             )
         wanted = None
-        if num_shards is not None:
+        if num_shards is not None and plan is None:  # incremental: one shard per temp file
             rows, num_bytes = sum(s.rows for s in shards), sum(s.num_bytes for s in shards)
             wanted = self.shards_for(rows, num_bytes, num_shards)
         files: list[tuple[str, int, int, int]] = []  # staged path, rows, bytes, num_bytes
+        file_inputs: list[list[dict]] = []  # incremental: the inputs of each staged file
         for i, pieces in enumerate(cutting.cuts(shards, wanted, task_aligned=task_aligned)):
             shard, start, stop = pieces[0]
+            if plan is not None:
+                file_inputs.append(plan.inputs_of(shard.task_index))
             whole = len(pieces) == 1 and start == 0 and stop == shard.rows
             if whole and not (
                 self.files.rewrite_on_schema_change and not shard.schema.equals(target, check_metadata=True)
@@ -372,22 +516,34 @@ class Sink:
             size = self._write_pieces(pieces, dst, target)
             num_bytes = sum(s.num_bytes * (b - a) // max(s.rows, 1) for s, a, b in pieces)
             files.append((dst, sum(b - a for _, a, b in pieces), size, num_bytes))
-        if not files and len(target) > 0:
+        if kept and self.files.rewrite_on_schema_change and not kept_schema.equals(target):
+            for j, entry in enumerate(kept):  # the new rows widened the schema: the kept shards follow
+                old = TempShard(
+                    fs.join(self.path, entry["file"]), -1, j, entry["rows"], entry["bytes"], 0, kept_schema
+                )
+                dst = fs.join(self.run_dir, f"kept-{j:05d}{self.extension}")
+                size = self._write_pieces([(old, 0, old.rows)], dst, target)
+                files.append((dst, old.rows, size, int(entry.get("num_bytes", 0))))
+                file_inputs.append(entry["inputs"])
+            kept = []
+        if not files and not kept and len(target) > 0:
             dst = fs.join(self.run_dir, f"empty{self.extension}")
             self.files.open(dst, target).close()
             files.append((dst, 0, fs.size(dst), 0))
-        publisher = self.publisher
-        base_card = publisher.read(cards.README_NAME)
         base_text = base_card.decode("utf-8", errors="replace") if base_card is not None else None
-        published = cards.embedded_manifest(base_text)
-        if published is None:  # an older layout's card: its manifest.json is the one that matches it
-            published = manifests.loads(publisher.read(manifests.MANIFEST_NAME))
-        previous = published["configs"].get(self.config_name, {}).get("splits", {}).get(self.split, {})
-        generation = _next_generation(previous.get("generation"))
+        generation = self.generation or _next_generation(previous.get("generation"))
         staged = [
             StagedShard(path, self.shard_name(i, len(files), generation), rows, size, num_bytes)
             for i, (path, rows, size, num_bytes) in enumerate(files)
         ]
+        # every shard of the split after this publish, in name order: (name, rows, bytes, num_bytes, inputs)
+        every = sorted(
+            [
+                (s.name, s.rows, s.bytes, s.num_bytes, file_inputs[i] if plan else None)
+                for i, s in enumerate(staged)
+            ]
+            + [(k["file"], k["rows"], k["bytes"], int(k.get("num_bytes", 0)), k["inputs"]) for k in kept]
+        )
         dead_letters = fs.list_files(self.temp_errors_dir) if fs.is_dir(self.temp_errors_dir) else []
 
         counts = counts if counts is not None else RunCounts(rows_written=sum(s.rows for s in staged))
@@ -396,9 +552,9 @@ class Sink:
             split=self.split,
             config=self.config,
             format=self.format,
-            files=[fs.join(self.path, s.name) for s in staged],
-            file_rows=[s.rows for s in staged],
-            file_bytes=[s.bytes for s in staged],
+            files=[fs.join(self.path, name) for name, *_ in every],
+            file_rows=[rows for _, rows, *_ in every],
+            file_bytes=[size for _, _, size, *_ in every],
             schema=target,
             counts=counts,
             source=source,
@@ -406,15 +562,25 @@ class Sink:
             wall_seconds=wall_seconds,
             run_id=self.run_id,
         )
-        if counts.rows_written != summary.rows:
+        written = sum(s.rows for s in shards) if plan is not None else summary.rows
+        if counts.rows_written != written:
             summary.warnings.append(
-                f"counts.rows_written is {counts.rows_written}; {summary.rows} rows were written"
+                f"counts.rows_written is {counts.rows_written}; {written} rows were written"
             )
-        names, num_bytes = [s.name for s in staged], sum(s.num_bytes for s in staged)
-        entry = manifests.split_entry(summary, names, data_dir=self.data_dir, num_bytes=num_bytes)
-        entry["generation"] = generation
-        entry["data_files"] = self.data_files(generation)
+        names, num_bytes = [name for name, *_ in every], sum(n for _, _, _, n, _ in every)
+        entry = manifests.split_entry(
+            summary, names, data_dir=self.data_dir, num_bytes=num_bytes, provenance=self.provenance,
+            previous=previous,
+        )  # fmt: skip
+        entry["generation"] = entry["history"][-1]["generation"] = generation
+        entry["data_files"] = self.data_files(generation) if plan is None else names
         entry["dead_letters"] = [f"{self.errors_dir}/{p.rsplit('/', 1)[-1]}" for p in dead_letters]
+        if plan is not None:
+            for shard, (*_, shard_bytes, shard_inputs) in zip(entry["shards"], every, strict=True):
+                shard["num_bytes"], shard["inputs"] = shard_bytes, shard_inputs
+            entry["incremental"] = True
+            entry["inputs"] = plan.current_inputs()
+            entry["history"][-1].update(plan.changes())
         manifest = manifests.merge(published, self.config_name, self.split, entry)
         pinned_text = None
         if base_text is not None:
@@ -423,7 +589,7 @@ class Sink:
                 p[len(root) :] if p.startswith(root) else os.path.relpath(p, self.path).replace(os.sep, "/")
                 for p in fs.list_files(self.path)
             ]
-            pinned_text = cards.pinned(base_text, names, listed)
+            pinned_text = cards.pinned(base_text, [s.name for s in staged], listed)
         else:  # a first publish: no card yet, and split inference would find the new shards
             unpublished = f"{self.data_dir}/{self.split}-unpublished-{generation}{self.extension}"
             title = _title(self.path)
@@ -437,6 +603,8 @@ class Sink:
             "pinned_card": pinned_text,
             "dead_letters": dead_letters,
             "staged": [dataclasses.asdict(s) for s in staged],
+            "kept": [k["file"] for k in kept],
+            "shards": [[name, rows, size] for name, rows, size, *_ in every],
             "manifest": manifests.dumps(manifest).decode("utf-8"),
             "card": card_text,
             "schema": manifests.encode_schema(target),
@@ -464,6 +632,7 @@ class Sink:
 
     def _remove_temp(self) -> None:
         self.check_inside()
+        fs.delete(fs.join(self.run_dir, DONE_DIR))  # first: a half-removed run is never taken as done
         fs.delete(self.split_temp_dir)
         if not fs.is_remote(self.path):  # remove the folders left empty (others may be in use)
             for folder in (fs.join(self.path, TEMP_DIR, self.config_name), fs.join(self.path, TEMP_DIR)):
@@ -480,6 +649,31 @@ def _next_generation(previous: object) -> str:
     if isinstance(previous, str) and re.fullmatch(GENERATION_SUFFIX[1:], previous):
         number = int(previous[1:].split("-", 1)[0])
     return f"g{number + 1:06d}-{uuid.uuid4().hex[:8]}"
+
+
+def _sync(path: str) -> None:
+    """Flush a closed local file to the disk (a ``gs://`` object is durable once closed)."""
+    if fs.is_remote(path):
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: str, data: bytes) -> None:
+    """Write ``path`` atomically (a reader sees all of ``data`` or no file), fsynced on local disk."""
+    if fs.is_remote(path):
+        write_atomically(path, data)
+        return
+    partial = f"{path}.partial"
+    with fs.open_output(partial) as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+    _sync(os.path.dirname(path))
 
 
 def _encoded(text: str | None) -> bytes | None:

@@ -28,6 +28,7 @@ which would fail ``load_dataset(folder)`` as a whole; otherwise its empty shard 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import orjson
 import pyarrow as pa
@@ -37,6 +38,7 @@ from crucible_datasets import naming
 from crucible_datasets.naming import DEFAULT_CONFIG
 from crucible_datasets.schema import is_json_text
 from crucible_datasets.sinks import manifest as manifests
+from crucible_datasets.sinks.provenance import CARD_KEYS
 from crucible_datasets.sinks.summary import human_bytes
 from crucible_datasets.storage.readme import split_front_matter
 
@@ -145,12 +147,16 @@ def render(manifest: dict, existing: str | None, *, title: str = "Dataset") -> t
         ours_infos[config_name] = info
         warnings += config_warnings
 
+    for key, value in _source_card_keys(
+        manifest
+    ).items():  # the source's licence...: a key the card has stays
+        meta.setdefault(key, value)
     meta["dataset_info"] = _merge_infos(meta.get("dataset_info"), ours_infos)
     meta["configs"] = _merge_configs(meta.get("configs"), ours_configs, owned)
     if not meta["configs"]:
         del meta["configs"]
     front = _dump(meta)
-    section = _section(manifest)
+    section = _section(manifest, title)
     if body is None:
         body = f"\n# {title}\n\n{section}\n"
     elif BEGIN in body and END in body:
@@ -332,43 +338,215 @@ def _without_name(info: dict) -> dict:
 # --- human-readable section ----------------------------------------------------------------------
 
 
+def _splits(manifest: dict) -> list[tuple[str, str, dict]]:
+    return [
+        (config_name, name, split)
+        for config_name, config in manifest.get("configs", {}).items()
+        for name, split in config.get("splits", {}).items()
+    ]
+
+
+def _source_card_keys(manifest: dict) -> dict:
+    """The front matter keys the sources' cards give (licence, pretty name...), first split first."""
+    keys: dict = {}
+    for _, _, split in _splits(manifest):
+        card = split.get("source_card") or {}
+        for key in CARD_KEYS:
+            if key in card:
+                keys.setdefault(key, card[key])
+    return keys
+
+
 def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _section(manifest: dict) -> str:
+def _row(values: Sequence[object]) -> str:
+    return "| " + " | ".join(_cell(v) for v in values) + " |"
+
+
+def describe_type(t: pa.DataType) -> str:
+    """A short description of a column of Arrow type ``t``, for a card whose source says none.
+
+    >>> describe_type(pa.list_(pa.string())), describe_type(pa.struct([("x", pa.int64())]))
+    ('list of text', 'record of x (integer)')
+    """
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    if pa.types.is_boolean(t):
+        return "true or false"
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
+        return "date or time"
+    if pa.types.is_duration(t):
+        return "duration"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+        return "bytes"
+    if pa.types.is_null(t):
+        return "always empty"
+    if pa.types.is_dictionary(t):
+        return describe_type(t.value_type)
+    if isinstance(
+        t, pa.ListType | pa.LargeListType | pa.FixedSizeListType | pa.ListViewType | pa.LargeListViewType
+    ):
+        return f"list of {describe_type(t.value_type)}"
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        return "record of " + ", ".join(f"{f.name} ({describe_type(f.type)})" for f in fields)
+    return str(t)
+
+
+def _columns(config_name: str, splits: dict) -> list[str]:
+    """The columns table of one config: name, type, description (the source card's, or generated)."""
+    for split in splits.values():
+        try:
+            schema = manifests.decode_schema(split["arrow_schema"])
+        except (KeyError, ValueError, pa.ArrowInvalid):
+            continue
+        told = (split.get("source_card") or {}).get("descriptions") or {}
+        lines = ["| column | type | description |", "|---|---|---|"]
+        for f in schema:
+            kind = "json" if is_json_text(f) else str(f.type)
+            about = told.get(f.name) or (
+                "JSON value of mixed types" if is_json_text(f) else describe_type(f.type)
+            )
+            lines.append(_row([f"`{f.name}`", f"`{kind}`", about]))
+        return lines
+    return [f"No schema recorded for config `{config_name}`."]
+
+
+def _revision(revision: object) -> str:
+    if isinstance(revision, str):
+        return f" at revision `{revision}`"
+    if isinstance(revision, dict) and "digest" in revision:
+        return f" at object generations `{revision['digest']}` (listed in the manifest)"
+    if isinstance(revision, dict) and revision:
+        return " at revisions " + ", ".join(f"`{repo}@{commit}`" for repo, commit in revision.items())
+    return ""
+
+
+def _how_made(config_name: str, name: str, split: dict) -> list[str]:
+    counts = split.get("counts") or {}
+    lines = [f"### {config_name} / {name}", ""]
+    stages = split.get("stages") or []
+    if stages:
+        lines += ["| step | kind | rows in | rows out | bad |", "|---|---|---:|---:|---:|"]
+        for stage in stages:
+            values = (stage.get("rows_in", 0), stage.get("rows_out", 0), stage.get("bad", 0))
+            lines.append(_row([stage.get("name"), stage.get("kind"), *(f"{v:,}" for v in values)]))
+        lines.append("")
+    lines.append(
+        f"Rows read {counts.get('rows_read', 0):,}, written {counts.get('rows_written', 0):,}, filtered "
+        f"{counts.get('rows_filtered', 0):,}, bad {counts.get('rows_bad', 0):,}"
+        + (f", added {counts['rows_added']:,}" if counts.get("rows_added") else "")
+        + "."
+    )
+    if split.get("dead_letters"):
+        lines.append(f"The bad records are in `{split['dead_letters'][0].rsplit('/', 1)[0]}/`.")
+    version = split.get("package_version")
+    made = f"Written {split.get('created') or ''} by crucible-datasets {version}" if version else "Written"
+    runs = len(split.get("history") or [])
+    lines.append(f"{made}, run `{split.get('run_id', '')}`; the manifest keeps the last {runs} run(s).")
+    if split.get("spec"):
+        lines += ["", "The pipeline spec:", "", "```yaml", _dump(split["spec"]).rstrip("\n"), "```"]
+    return lines + [""]
+
+
+def _loading(manifest: dict, title: str) -> list[str]:
+    config_name, name, _ = _splits(manifest)[0]
+    config = "" if config_name == DEFAULT_CONFIG else f'"{config_name}", '
+    crucible = "" if config_name == DEFAULT_CONFIG else f', config="{config_name}"'
+    return [
+        "## How to load",
+        "",
+        f"From the folder or Hub repo that holds this card (here `{title}`), with crucible-datasets:",
+        "",
+        "```python",
+        "import crucible_datasets as cd",
+        "",
+        f'ds = cd.load("{title}"{crucible}, split="{name}")',
+        "```",
+        "",
+        "or with Hugging Face `datasets`:",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'ds = load_dataset("{title}", {config}split="{name}")',
+        "```",
+        "",
+    ]
+
+
+def _section(manifest: dict, title: str = "Dataset") -> str:
+    splits = _splits(manifest)
+    sources = list(dict.fromkeys(split.get("source") or "" for _, _, split in splits if split.get("source")))
+    versions = sorted(
+        {str(split["package_version"]) for _, _, split in splits if split.get("package_version")}
+    )
+    rows = sum(int(split.get("rows", 0)) for _, _, split in splits)
+    made = f"crucible-datasets {', '.join(versions)}" if versions else "crucible-datasets"
     lines = [
         BEGIN,
+        "## Dataset description",
+        "",
+        f"{rows:,} rows written by {made}" + (f" from {'; '.join(sources)}." if sources else "."),
+        "",
         "## Contents",
         "",
-        "Written by crucible-datasets. Row counts per split: *read* from the source, *written* here, "
-        "*filtered* out by the pipeline, *bad* records skipped.",
+        "Row counts per split: *read* from the source, *written* here, *filtered* out by the pipeline, "
+        "*bad* records skipped.",
         "",
         "| config | split | rows | shards | size | read | filtered | bad | source | written at |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for config_name, config in manifest.get("configs", {}).items():
-        for name, split in config.get("splits", {}).items():
-            counts = split.get("counts") or {}
-            lines.append(
-                "| "
-                + " | ".join(
-                    _cell(v)
-                    for v in (
-                        config_name,
-                        name,
-                        f"{split.get('rows', 0):,}",
-                        len(split.get("shards", [])),
-                        human_bytes(int(split.get("bytes", 0))),
-                        f"{counts.get('rows_read', 0):,}",
-                        f"{counts.get('rows_filtered', 0):,}",
-                        f"{counts.get('rows_bad', 0):,}",
-                        split.get("source") or "",
-                        split.get("created") or "",
-                    )
-                )
-                + " |"
+    for config_name, name, split in splits:
+        counts = split.get("counts") or {}
+        lines.append(
+            _row(
+                [
+                    config_name,
+                    name,
+                    f"{split.get('rows', 0):,}",
+                    len(split.get("shards", [])),
+                    human_bytes(int(split.get("bytes", 0))),
+                    f"{counts.get('rows_read', 0):,}",
+                    f"{counts.get('rows_filtered', 0):,}",
+                    f"{counts.get('rows_bad', 0):,}",
+                    split.get("source") or "",
+                    split.get("created") or "",
+                ]
             )
+        )
+    configs = manifest.get("configs", {})
+    lines += ["", "## Columns", ""]
+    for config_name, config in configs.items():
+        if len(configs) > 1:
+            lines += [f"### {config_name}", ""]
+        lines += [*_columns(config_name, config.get("splits", {})), ""]
+    lines += ["## Source", ""]
+    for config_name, name, split in splits:
+        card = split.get("source_card") or {}
+        licence = card.get("license")
+        licence = ", ".join(map(str, licence)) if isinstance(licence, list) else licence
+        told = f"licence `{licence}`" if licence else "no licence stated by the source"
+        where = split.get("source") or "an unnamed source"
+        lines.append(f"- {config_name} / {name}: {where}{_revision(split.get('revision'))}; {told}.")
+    lines += ["", "## How it was made", ""]
+    for config_name, name, split in splits:
+        lines += _how_made(config_name, name, split)
+    if splits:
+        lines += _loading(manifest, title)
+    citations = list(
+        dict.fromkeys(c for _, _, s in splits if (c := (s.get("source_card") or {}).get("citation")))
+    )
+    if citations:
+        lines += ["## Citation", "", "The source dataset asks to be cited as:", ""]
+        for citation in citations:
+            lines += ["```bibtex", citation, "```", ""]
     embedded = orjson.dumps(manifest).decode("utf-8").replace("<", "\\u003c").replace(">", "\\u003e")
-    lines += ["", f"{MANIFEST_MARK}{embedded} -->", END]
+    lines += [f"{MANIFEST_MARK}{embedded} -->", END]
     return "\n".join(lines)

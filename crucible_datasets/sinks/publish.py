@@ -100,11 +100,18 @@ class Publisher:
         pinned_card: bytes | None = None,
         dead_letters: Sequence[str] = (),
         errors_dir: str | None = None,
+        kept: Sequence[str] = (),
     ) -> Published:
         """Make ``staged`` the split's shards and ``manifest``/``card`` the dataset's metadata:
         only if the published card is still the one of ``base_digest`` (else
         :class:`PublishConflict`); ``pinned_card`` first pins readers of an older card to its
-        files; ``dead_letters`` (files) become the split's dead letters under ``errors_dir``."""
+        files; ``dead_letters`` (files) become the split's dead letters under ``errors_dir``;
+        ``kept``: published shards (names relative to the root) that stay as they are beside
+        ``staged`` (an incremental write)."""
+        raise NotImplementedError
+
+    def names_under(self, folder: str) -> list[str]:
+        """The files below ``folder`` (relative to the root), relative to the root."""
         raise NotImplementedError
 
     def old_shards(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -183,6 +190,7 @@ class FolderPublisher(Publisher):
         pinned_card: bytes | None = None,
         dead_letters: Sequence[str] = (),
         errors_dir: str | None = None,
+        kept: Sequence[str] = (),
     ) -> Published:
         """Publish ``staged`` with the rendered ``card`` and ``manifest``. ``base_digest``: the
         :func:`digest` of the card published when the run staged (None: there was none), which
@@ -193,7 +201,9 @@ class FolderPublisher(Publisher):
             with fs.open_input(plan_path) as f:
                 plan = orjson.loads(f.read())
         else:
-            plan = self._plan(staged, manifest, card, base_digest, pinned_card, dead_letters, errors_dir)
+            plan = self._plan(
+                staged, manifest, card, base_digest, pinned_card, dead_letters, errors_dir, kept
+            )
             write_atomically(plan_path, orjson.dumps(plan, option=orjson.OPT_INDENT_2))
         kill_at = int(os.environ.get(KILL_AT_RENAME_ENV) or 0)
         for number, step in enumerate(plan["steps"], 1):
@@ -264,6 +274,7 @@ class FolderPublisher(Publisher):
         pinned_card: bytes | None,
         dead_letters: Sequence[str],
         errors_dir: str | None,
+        kept: Sequence[str] = (),
     ) -> dict:
         """Stage the metadata; the steps and warnings of this publish."""
         paths = {}
@@ -283,20 +294,21 @@ class FolderPublisher(Publisher):
         steps.append({"op": "switch", "src": paths["card"], "expect": expect, "result": digest(card)})
         steps.append({"op": "write", "src": paths["manifest"], "dst": fs.join(self.root, MANIFEST_NAME)})
         folder = self.prefix.rsplit("/", 1)[0] if "/" in self.prefix else ""
-        shards, _ = self.old_shards(self._names_under(folder))
-        keep = {s.name for s in staged}
+        shards, _ = self.old_shards(self.names_under(folder))
+        keep = {s.name for s in staged} | set(kept)
         steps += [{"op": "delete", "path": fs.join(self.root, name)} for name in shards if name not in keep]
         if errors_dir is not None:
-            old = [n for n in self._names_under(errors_dir) if n.rpartition("/")[0] == errors_dir]
+            old = [n for n in self.names_under(errors_dir) if n.rpartition("/")[0] == errors_dir]
             old = [n for n in old if n.rpartition("/")[2].startswith("errors-")]
             steps += [{"op": "delete", "path": fs.join(self.root, name)} for name in old]
             steps += [
                 {"op": "rename", "src": path, "dst": fs.join(self.root, errors_dir, path.rsplit("/", 1)[-1])}
                 for path in dead_letters
             ]
+        files += [fs.join(self.root, name) for name in kept]
         return {"steps": steps, "files": files, "warnings": []}
 
-    def _names_under(self, folder: str) -> list[str]:
+    def names_under(self, folder: str) -> list[str]:
         """Files below ``folder`` (relative to the root), relative to the root."""
         path = fs.join(self.root, folder) if folder else self.root
         if fs.is_remote(path):

@@ -38,6 +38,7 @@ class WriteSummary:
     wall_seconds: float | None = None
     run_id: str = ""
     warnings: list[str] = field(default_factory=list)
+    runner: str = ""  # the runner that wrote it; ``auto``'s choice and why ("local (auto: 1 task)")
 
     @property
     def rows(self) -> int:
@@ -64,8 +65,13 @@ class WriteSummary:
             text += f"; {human_bytes(c.bytes_read)} from {files}"
         if c.rows_added:
             text += f", added {c.rows_added:,}"
+        if c.tasks_reused:
+            tasks = f"{c.tasks_reused:,} task{'' if c.tasks_reused == 1 else 's'}"
+            text += f"; reused {tasks} finished by a killed run"
         if self.wall_seconds is not None:
             text += f"; {self.wall_seconds:.1f} s"
+        if self.runner:
+            text += f" on {self.runner}"
         for warning in self.warnings:
             text += f"\n  warning: {warning}"
         return text
@@ -89,6 +95,7 @@ class WriteSummary:
             "wall_seconds": self.wall_seconds,
             "run_id": self.run_id,
             "warnings": list(self.warnings),
+            "runner": self.runner,
         }
 
 

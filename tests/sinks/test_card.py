@@ -190,3 +190,20 @@ def test_front_matter_round_trips_through_yaml():
     meta, body = cards.split_front_matter(text)
     assert meta["a"] == 1 and body.startswith("body")
     assert yaml.safe_load(text.split("---\n")[1])["a"] == 1
+
+
+def test_columns_are_described_and_the_card_keys_of_a_user_win_over_the_source(tmp_path):
+    from crucible_datasets.sinks.provenance import Provenance
+
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n# Mine\n")
+    told = {"license": "cc-by-4.0", "pretty_name": "Source", "descriptions": {"q": "The question."}}
+    sink = ParquetSink(tmp_path, provenance=Provenance(source="src (config default, split train)", card=told))
+    write(sink, [[[{"q": "a", "n": 1, "tags": ["x"], "m": {"k": 1.5}}]]])
+    meta = card_front_matter(tmp_path)
+    assert meta["license"] == "mit" and meta["pretty_name"] == "Source"  # the card's own key stays
+    text = (tmp_path / "README.md").read_text()
+    assert "| `q` | `string` | The question. |" in text
+    assert "| `n` | `int64` | integer |" in text
+    assert "| `tags` | `list<item: string>` | list of text |" in text
+    assert "| `m` | `struct<k: double>` | record of k (number) |" in text
+    assert "- default / train: src (config default, split train); licence `cc-by-4.0`." in text

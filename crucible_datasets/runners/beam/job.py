@@ -24,7 +24,14 @@ from crucible_datasets.batch import Batch
 from crucible_datasets.errors import UserFunctionError
 from crucible_datasets.pipeline import Pipeline, ShardTask, Tally
 from crucible_datasets.progress import FolderProgress, TaskProgressFile
-from crucible_datasets.runners.base import TaskReport, check_good_rows, merge_counts, run_task, stage_counts
+from crucible_datasets.runners.base import (
+    TaskReport,
+    check_bad_budget,
+    check_good_rows,
+    merge_counts,
+    run_task,
+    stage_counts,
+)
 from crucible_datasets.runners.beam.plan import LOCAL_RUNNERS, BeamPlan, local_workers, plan_beam
 from crucible_datasets.sinks import Sink, WriteSummary
 from crucible_datasets.storage import filesystem as fs
@@ -34,6 +41,7 @@ from crucible_datasets.transforms.beam import KeyedRows, in_order, range_of
 METRICS_NAMESPACE = "crucible"
 
 # --- DoFns ---------------------------------------------------------------------------------------
+
 
 class _ErrorCapture:
     """Keeps the original exception of a failed task where the driver can re-raise it."""
@@ -194,7 +202,9 @@ class Finalize(beam.DoFn):
         started_at: float | None = None,
         num_shards: int | None = None,
         allow_empty: bool = False,
+        errors_path: str | None = None,
     ) -> None:
+        self.errors_path = errors_path  # the source's dead-letter folder (check_bad_budget)
         self.num_shards = num_shards
         self.allow_empty = allow_empty
         self.sink = sink
@@ -214,6 +224,7 @@ class Finalize(beam.DoFn):
                 )
             counts = merge_counts(reports, self.per_stage)
             check_good_rows(counts, self.sink, self.source, self.allow_empty)
+            check_bad_budget(counts, self.sink, self.source, self.errors_path)
             results = [r for report in reports for r in report.results]
             wall = None if self.started_at is None else max(0.0, time.time() - self.started_at)
             summary = self.sink.finalize(
@@ -227,7 +238,7 @@ class Finalize(beam.DoFn):
         except Exception as exc:
             self.capture.save(exc)
             raise
-        for name, value in counts.as_dict().items():
+        for name, value in counts.totals().items():
             Metrics.counter(METRICS_NAMESPACE, name).inc(value)
         if self.summary_path is not None:
             with fs.open_output(self.summary_path + ".tmp") as f:
@@ -286,7 +297,7 @@ def build(
         expected = None
     finalize = Finalize(
         sink, pipeline.source.description, expected, plan.whole_stream, summary_path, error_dir, started_at,
-        num_shards, allow_empty,
+        num_shards, allow_empty, pipeline.source.errors_path,
     )  # fmt: skip
     return reports | "CollectReports" >> beam.combiners.ToList() | "Finalize" >> beam.ParDo(finalize)
 
@@ -428,7 +439,7 @@ def run(
                 state = result.wait_until_finish()
         except Exception as exc:
             original = _saved_error(scratch)
-            if local_disk:
+            if local_disk and sink.run_key is None:  # a resumable run keeps its finished tasks for a rerun
                 sink.abort()
             if original is not None and original.__cause__ is not None:
                 raise original from original.__cause__  # keeps its cause: the user's exception
