@@ -8,7 +8,8 @@ setup(
     description="Prepare machine-learning datasets of any size, in-process or on Apache Beam.",
     python_requires=">=3.11",
     packages=find_packages(include=["crucible_datasets", "crucible_datasets.*"]),
-    package_data={"crucible_datasets": ["data/*"]},
+    # spec/schema.json: spec/schema.py reads it, in a pip install and on Dataflow workers too.
+    package_data={"crucible_datasets": ["data/*", "spec/schema.json"]},
     install_requires=[
         # At least 2.63 (it fixed a GCS gzip data-loss bug); 2.76 is the first that allows the
         # pyarrow below (2.63-2.75 cap it under 17, 19 or 24).
@@ -34,6 +35,9 @@ setup(
         # Progress bars on a terminal.
         "tqdm>=4.66",
         "PyYAML>=6",
+        # Pipeline specs are checked against their JSON Schema (spec/schema.json, Draft 2020-12);
+        # 4.18 is the first on the `referencing` library, the API used here.
+        "jsonschema>=4.18",
         # interleave_datasets draws its sources as datasets does (numpy.random.default_rng(seed).choice);
         # 1.23.2 is the first with Python 3.11 wheels.
         "numpy>=1.23.2",
@@ -49,12 +53,18 @@ setup(
             # The to_pandas / to_polars tests (tests/test_dataset.py) run in CI.
             "pandas>=2.2",
             "polars>=1.0",
+            # The sql stage's tests (tests/transforms/test_sql.py, the JSONL fast path's).
+            "duckdb>=2.0.1",
             # PyTorch's own DataLoader in tests/test_training.py: the CPU build (the CUDA one is
             # gigabytes), and torchdata's StatefulDataLoader for resume.
             "torch==2.13.0+cpu",
             "torchdata>=0.11",
         ],
-        "bench": ["psutil>=5.9", "matplotlib>=3.8"],
+        # bench/run.py's peers: DuckDB and Polars run in the project's venv.
+        "bench": ["psutil>=5.9", "matplotlib>=3.8", "duckdb>=2.0.1", "polars>=1.0"],
+        # The sql stage (transforms/sql.py); 2.0.1: the result API it uses (to_arrow_table) and
+        # the locked, no-external-access configuration; optional.
+        "sql": ["duckdb>=2.0.1"],
         # Dataset.to_pandas / from_pandas and to_polars (operations.Exports); optional.
         "pandas": ["pandas>=2.2"],
         "polars": ["polars>=1.0"],

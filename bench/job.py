@@ -5,7 +5,7 @@ Keep ``score > 0.5 and difficulty >= 3``; map each row to ``id, source, difficul
 (first human turn), ``response`` (first gpt turn), ``n_chars`` (code points of the response);
 write 4 Parquet shards. Same contract as the peers in ``shared/bench/peers``::
 
-    job.py INPUT OUTDIR [--runner local|direct] [--workers N] [--filter auto|lambda|where]
+    job.py INPUT OUTDIR [--runner local|direct] [--workers N] [--filter auto|lambda|where|sql]
 
 INPUT is JSONL or Parquet (the format comes from the extension). The shards land in
 ``OUTDIR/data/train-0000i-of-00004.parquet``; the last stdout line is ``ROWS_WRITTEN=N``,
@@ -17,6 +17,11 @@ counted from the written files' Parquet footers (not from the run summary).
 are Python dicts already, and ``.filter(keep)`` costs ~0.1 µs a row where ``.where(...)``
 evaluates its expression per row (~2 µs a row); on Parquet the batches are Arrow, ``.where``
 filters them vectorised before any row becomes a dict, so 60 % of the rows never do.
+
+``--filter sql`` writes the job declaratively, ``.where(...)`` then ``.sql(SQL)`` (the projection
+in DuckDB, as ``duckdb_peer.py`` writes it): no row ever becomes a Python dict; JSONL is parsed
+straight to Arrow and Parquet reads only the used columns (docs/PERFORMANCE.md). Its last lines
+also give ``BYTES_READ=N``, the input bytes the run read (the summary's count).
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ import pyarrow.parquet as pq
 import crucible_datasets as cd
 
 DROP = ["domain", "score", "conversations"]
+WHERE = "score > 0.5 and difficulty >= 3"
+SQL = """SELECT id, source, difficulty,
+  list_filter(conversations, lambda t: t."from" = 'human')[1]."value" AS prompt,
+  list_filter(conversations, lambda t: t."from" = 'gpt')[1]."value" AS response,
+  length(response) AS n_chars
+FROM batch"""
 
 
 def first_value(conversations: list[dict], who: str) -> str | None:
@@ -69,10 +80,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="Beam workers (runner=direct only)")
     ap.add_argument(
         "--filter",
-        choices=["auto", "where", "lambda"],
+        choices=["auto", "where", "lambda", "sql"],
         default="auto",
         help="the filter as a Python function (.filter) or a column expression (.where); "
-        "auto: lambda for JSONL, where for Parquet (the faster of the two for each)",
+        "auto: lambda for JSONL, where for Parquet (the faster of the two for each); "
+        "sql: the whole job declarative, .where() then .sql() for the projection",
     )
     ap.add_argument("--shards", type=int, default=4)
     a = ap.parse_args()
@@ -81,11 +93,12 @@ def main() -> None:
     how = a.filter
     if how == "auto":
         how = "where" if a.input.endswith(".parquet") else "lambda"
-    if how == "where":
-        ds = ds.where("score > 0.5 and difficulty >= 3")
+    if how == "sql":
+        ds = ds.where(WHERE).sql(SQL)
+    elif how == "where":
+        ds = ds.where(WHERE).map(project, remove_columns=DROP)
     else:
-        ds = ds.filter(keep)
-    ds = ds.map(project, remove_columns=DROP)
+        ds = ds.filter(keep).map(project, remove_columns=DROP)
     summary = ds.write_parquet(
         a.outdir,
         num_shards=a.shards,
@@ -98,6 +111,7 @@ def main() -> None:
     print(f"CRUCIBLE_FROM={os.path.dirname(os.path.abspath(cd.__file__))}")
     print(f"FILES={len(files)}")
     print(f"SUMMARY_ROWS_WRITTEN={summary.counts.rows_written}")
+    print(f"BYTES_READ={summary.counts.bytes_read}")
     print(f"ROWS_WRITTEN={sum(pq.ParquetFile(f).metadata.num_rows for f in files)}")
 
 

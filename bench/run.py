@@ -77,6 +77,21 @@ IMPLS = [
          True),
     Impl("hf_streaming", "HF datasets streaming", "hf",
          ("{peers}/hf_datasets.py", "{in}", "{out}", "--mode", "streaming"), "jsonl", "peer", True),
+    Impl("duckdb", "DuckDB (2 threads)", "project",
+         ("{peers}/duckdb_peer.py", "{in}", "{out}", "--threads", "2"), "jsonl", "peer"),
+    Impl("duckdb_parquet", "DuckDB (2 threads), Parquet input", "project",
+         ("{peers}/duckdb_peer.py", "{in}", "{out}", "--threads", "2"), "parquet", "peer"),
+    Impl("polars", "Polars streaming", "project",
+         ("{peers}/polars_peer.py", "{in}", "{out}"), "jsonl", "peer"),
+    Impl("polars_parquet", "Polars streaming, Parquet input", "project",
+         ("{peers}/polars_peer.py", "{in}", "{out}"), "parquet", "peer"),
+    Impl("datatrove", "datatrove (LocalPipelineExecutor, 1 task)", "hf",
+         ("{peers}/datatrove_peer.py", "{in}", "{out}", "--logging-dir", "{tmp}/dt-logs"), "jsonl", "peer",
+         True),
+    Impl("local_sql", "crucible local, declarative: .where() + .sql()", "project",
+         _job("--runner", "local", "--filter", "sql"), "jsonl", "crucible"),
+    Impl("direct2_sql", "crucible direct 2 workers, declarative: .where() + .sql()", "project",
+         _job("--runner", "direct", "--workers", "2", "--filter", "sql"), "jsonl", "crucible"),
     Impl("local_where", "crucible local, .where()", "project",
          _job("--runner", "local", "--filter", "where"), "jsonl", "crucible"),
     Impl("local_lambda", "crucible local, .filter(lambda)", "project",
@@ -91,12 +106,16 @@ IMPLS = [
          _job("--runner", "local", "--filter", "lambda"), "parquet", "crucible"),
     Impl("direct2_parquet", "crucible direct 2 workers, Parquet input, .where()", "project",
          _job("--runner", "direct", "--workers", "2", "--filter", "where"), "parquet", "crucible"),
+    Impl("local_parquet_sql", "crucible local, Parquet input, declarative: .where() + .sql()", "project",
+         _job("--runner", "local", "--filter", "sql"), "parquet", "crucible"),
 ]  # fmt: skip
 BY_NAME = {i.name: i for i in IMPLS}
 REFERENCE = "plain_orjson"
 # Targets of the issue at the largest size: (impl, max wall ratio vs the plain loop).
 TARGET_LOCAL = "local_lambda"  # job.py's default; the report uses the faster of local_where / local_lambda
 TARGETS = [(TARGET_LOCAL, 1.2), ("direct2", 1.0)]
+# Targets against a peer (issue 13): (impl, peer, max wall ratio), at the largest size.
+PEER_TARGETS = [("local_sql", "duckdb", 1.0), ("local_parquet_sql", "duckdb_parquet", 1.0)]
 TARGET_MEMORY_RATIO = 1.25
 
 
@@ -306,7 +325,9 @@ def run_once(
     steal = getattr(cpu1, "steal", 0) - getattr(cpu0, "steal", 0)
     found = re.findall(r"ROWS_WRITTEN=(\d+)", so or "")
     origin = re.findall(r"CRUCIBLE_FROM=(.+)", so or "")
+    bytes_read = re.findall(r"BYTES_READ=(\d+)", so or "")
     return {
+        "bytes_read": int(bytes_read[-1]) if bytes_read else None,
         "wall_s": round(wall, 3), "rc": proc.returncode, "timed_out": timed_out,
         "rows_out": int(found[-1]) if found else None, "crucible_from": origin[-1] if origin else None,
         "tree_peak_rss_mb": round(sampler.peak / 2**20, 1), "max_procs": sampler.max_procs,
@@ -571,6 +592,14 @@ def target_lines(summary: dict, sizes: list[int]) -> list[str]:
                        f"({w:.2f} s vs {ref:.2f} s) — {verdict}")  # fmt: skip
         else:
             out.append(f"- `{name}` wall ≤ {limit}× plain loop at {size_title(large)}: not measured")
+    for name, peer, limit in PEER_TARGETS:
+        w, p = (summary.get((large, n), {}).get("wall") for n in (name, peer))
+        if w and p:
+            verdict = "**met**" if w / p <= limit else "**not met**"
+            out.append(f"- `{name}` wall ≤ {limit}× `{peer}` at {size_title(large)}: {w / p:.2f}× "
+                       f"({w:.2f} s vs {p:.2f} s) — {verdict}")  # fmt: skip
+        else:
+            out.append(f"- `{name}` wall ≤ {limit}× `{peer}` at {size_title(large)}: not measured")
     if small != large:
         for name in [i.name for i in IMPLS if i.group == "crucible"]:
             a, b = summary.get((small, name), {}), summary.get((large, name), {})

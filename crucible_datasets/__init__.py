@@ -17,7 +17,9 @@ from crucible_datasets.errors import BadRecordError, DataFileError
 from crucible_datasets.features import ClassLabel, Features, List, Sequence, Value
 from crucible_datasets.iterable_dataset import IterableDataset
 from crucible_datasets.loader import load, resolve
+from crucible_datasets.pipeline import Pipeline
 from crucible_datasets.sinks import WriteSummary
+from crucible_datasets.spec import SpecError, load_spec
 from crucible_datasets.transforms.base import Stage
 
 __all__ = [
@@ -32,13 +34,16 @@ __all__ = [
     "IterableDataset",
     "IterableDatasetDict",
     "List",
+    "Pipeline",
     "RunCounts",
     "Sequence",
+    "SpecError",
     "Stage",
     "Value",
     "WriteSummary",
     "concatenate_datasets",
     "interleave_datasets",
+    "load_spec",
     "load",
     "resolve",
     "split_dataset_by_node",

@@ -1,7 +1,10 @@
-"""The command line: ``crucible run``, ``crucible info``, ``crucible head``.
+"""The command line: ``crucible run``, ``validate``, ``plan``, ``report``, ``info``, ``head``.
 
     crucible run openthoughts --input PATH --output PATH [--split S] [--runner direct] [beam flags...]
     crucible run openthoughts --sample --output PATH      (the embedded 300-row sample)
+    crucible run spec.yaml [--set sink.path=gs://b/out ...] [beam flags...]   (docs/SPEC.md)
+    crucible validate spec.yaml | crucible plan spec.yaml [--graph plan.svg]
+    crucible report OUTPUT [--split S] [--graph out.svg]
     crucible info PATH [--config C]
     crucible head PATH [--config C] [--split S] [-n N]
 
@@ -13,6 +16,7 @@ path, a missing bucket, mixed formats, a bad flag value) exit with status 2 and 
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import sys
 from collections.abc import Sequence
@@ -21,21 +25,51 @@ import orjson
 
 from crucible_datasets.errors import CrucibleError
 from crucible_datasets.pipelines import PIPELINES
+from crucible_datasets.spec import command as specs
+from crucible_datasets.templates import command as templates
 
 RUNNER_HELP = (
-    "local (in-process, default), direct (Beam's FnApiRunner), or a Beam runner name (DataflowRunner, ...)"
+    "auto (default: local for a small input or a one-task job, else direct with a worker per core; it "
+    "says which), local (in-process), direct (Beam's FnApiRunner), or a Beam runner name (DataflowRunner...)"
 )
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
+def whole_number(at_least: int):
+    """An argparse type: an integer >= ``at_least``.
+
+    >>> whole_number(0)("0"), whole_number(1)("3")
+    (0, 3)
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < at_least:
+            raise argparse.ArgumentTypeError(f"must be at least {at_least}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = whole_number(1)
+non_negative_int = whole_number(0)
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number with 0 <= f < 1 (``0.01`` is one percent).
+
+    >>> fraction("0.05")
+    0.05
+    """
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
@@ -73,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run a ready pipeline")
+    run = commands.add_parser(
+        "run",
+        help="run a ready pipeline, or a pipeline spec (a .yaml/.yml/.json path)",
+        description="crucible run PIPELINE ... runs a ready pipeline; crucible run SPEC.yaml "
+        "[--set KEY=VALUE ...] runs a pipeline spec (docs/SPEC.md; crucible run SPEC.yaml --help).",
+    )
     names = run.add_subparsers(dest="pipeline", required=True, metavar="PIPELINE")
     for pipeline in PIPELINES.values():
         sub = names.add_parser(pipeline.name, help=pipeline.help, description=pipeline.help)
@@ -85,17 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--split", default="train", help="input split (default train)")
         sub.add_argument("--output-split", default=None, help="split name of the output (default: --split)")
         _add_source_arguments(sub)
-        sub.add_argument("--runner", default="local", help=RUNNER_HELP)
+        sub.add_argument("--runner", default="auto", help=RUNNER_HELP)
         sub.add_argument("--num-shards", type=positive_int, default=None, help="output shards (>= 1)")
         sub.add_argument("--max-rows-per-shard", type=positive_int, default=None)
-        sub.add_argument(
-            "--max-bytes-per-shard", type=byte_size, default=None, help="e.g. 500MB or 512MiB"
-        )
+        sub.add_argument("--max-bytes-per-shard", type=byte_size, default=None, help="e.g. 500MB or 512MiB")
         sub.add_argument("--on-error", choices=["raise", "skip", "dead_letter"], default="raise")
         sub.add_argument(
             "--allow-empty",
             action="store_true",
             help="write the empty split even when every row read was bad (default: fail, keep the output)",
+        )
+        sub.add_argument(
+            "--max-bad-records", type=non_negative_int, default=None,
+            help="fail, publishing nothing, past N bad records (with --on-error skip or dead_letter)",
+        )  # fmt: skip
+        sub.add_argument(
+            "--max-bad-fraction", type=fraction, default=None,
+            help="fail, publishing nothing, when more than this share (0 <= f < 1) of the rows read is bad",
+        )  # fmt: skip
+        sub.add_argument(
+            "--incremental",
+            action="store_true",
+            help="read only input files new or changed since the published split; keep the others' shards",
         )
         pipeline.add_arguments(sub)
 
@@ -108,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("--split", default=None)
     head.add_argument("-n", type=int, default=5)
     _add_source_arguments(head)
+    templates.register(commands)
+    specs.register(commands)
     return parser
 
 
@@ -119,7 +171,7 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
         from crucible_datasets.pipelines.openthoughts import sample_path
 
         args.input = sample_path()
-    if beam_flags and args.runner == "local":
+    if beam_flags and args.runner in ("local", "auto"):  # a mistyped flag must not go to Beam unseen
         unknown = " ".join(beam_flags)
         print(f"crucible: error: unknown options {unknown} (Beam flags need --runner)", file=sys.stderr)
         return 2
@@ -151,6 +203,9 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
         runner=args.runner,
         options=beam_flags,
         allow_empty=args.allow_empty,
+        incremental=args.incremental,
+        max_bad_records=args.max_bad_records,
+        max_bad_fraction=args.max_bad_fraction,
     )
     print(f"crucible run {args.pipeline}: {args.input} -> {args.output}")
     if summary is None:
@@ -210,19 +265,29 @@ def cmd_head(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    spec_run = argv[:1] == ["run"] and len(argv) > 1 and specs.is_spec_path(argv[1])
+    parser = specs.run_parser() if spec_run else build_parser()
+    args, extra = parser.parse_known_args(argv[1:] if spec_run else argv)
     if extra and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if spec_run:
+            return specs.run_command(args, extra)
         if args.command == "run":
             return cmd_run(args, extra)
+        if hasattr(args, "handler"):  # commands registered by their package (templates)
+            return args.handler(args)
         if args.command == "info":
             return cmd_info(args)
         return cmd_head(args)
     except (CrucibleError, ValueError, FileNotFoundError, KeyError) as exc:
         print(f"crucible: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        # The command is over: spare the interpreter's exit a collection over every object Beam
+        # and pyarrow made (measured on make demo's job: 7.2 s wall without, 5.5-5.8 s with).
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-import numpy as np
 import pyarrow as pa
 
 from crucible_datasets.bad_records import ErrorPolicy
@@ -226,6 +225,8 @@ def source_order(num_sources: int, probabilities: Sequence[float] | None, seed: 
     if probabilities is None:
         yield from itertools.cycle(range(num_sources))
         return
+    import numpy as np  # only for random draws: importing the package does not load numpy
+
     rng = np.random.default_rng(seed)
     while True:
         yield from (int(i) for i in rng.choice(num_sources, size=RANDOM_BATCH_SIZE, p=probabilities))
@@ -256,6 +257,8 @@ def interleave_indices(
     >>> interleave_indices([3, 4, 5]), interleave_indices([3, 4, 5], stopping_strategy="all_exhausted")
     ([0, 3, 7, 1, 4, 8, 2, 5, 9], [0, 3, 7, 1, 4, 8, 2, 5, 9, 0, 6, 10, 1, 3, 11])
     """
+    import numpy as np
+
     lengths = [int(n) for n in lengths]
     offsets = np.cumsum([0] + lengths[:-1])
     oversampling = stopping_strategy == "all_exhausted"
@@ -597,6 +600,8 @@ def interleave_datasets(
         return Dataset(table, split, _describe("interleave_datasets", datasets))
     _check_probabilities(len(datasets), probs, stopping_strategy)
     if probs is not None and seed is None:  # one draw for the dataset: every read gives the same order
+        import numpy as np
+
         seed = int(np.random.SeedSequence().entropy)
     pipelines = tuple(d.pipeline for d in datasets)
     source = InterleaveSource(

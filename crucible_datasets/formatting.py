@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 
 from crucible_datasets import schema as schemas
@@ -64,6 +63,8 @@ def _column(array: pa.Array, values: list | None) -> object:
         t.value_type
     ):
         if array.null_count == 0:
+            import numpy as np  # numpy/torch formats only: importing the package does not load numpy
+
             lengths = np.diff(array.offsets.to_numpy()) if not pa.types.is_fixed_size_list(t) else None
             flat = array.flatten().to_numpy(zero_copy_only=False)
             if lengths is None or (len(lengths) and (lengths == lengths[0]).all()):
@@ -87,6 +88,7 @@ def _names(batch: Batch, fmt: Formatting) -> list[str]:
 
 
 def _torch(value: object) -> object:
+    import numpy as np
     import torch
 
     if isinstance(value, np.ndarray):

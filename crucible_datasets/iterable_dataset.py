@@ -22,7 +22,7 @@ from crucible_datasets import torch_bridge
 from crucible_datasets.batch import Batch
 from crucible_datasets.features import Features
 from crucible_datasets.formatting import Formatting, format_rows, format_rows_list
-from crucible_datasets.operations import Exports, Operations, collect
+from crucible_datasets.operations import Exports, Operations, collect, named_operation
 from crucible_datasets.pipeline import Pipeline
 from crucible_datasets.resume import STATE_VERSION, Run, ShardLevel, StateError, derive_seed, plan_parts
 from crucible_datasets.runners import local
@@ -109,6 +109,7 @@ class IterableDataset(Operations, Exports, Writable):
                 run.consumed += 1
                 yield row
 
+    @named_operation
     def shuffle(self, seed: int | None = None, buffer_size: int = 1000) -> IterableDataset:
         """Shuffle the order of input parts with ``seed``, then rows through a buffer.
 

@@ -10,6 +10,8 @@ dataset classes run the longer pipeline their way (``_from_pipeline``): lazily (
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
@@ -30,6 +32,7 @@ from crucible_datasets.transforms.casting import CastColumns, arrow_types
 from crucible_datasets.transforms.columns import RemoveColumns, RenameColumns, SelectColumns
 from crucible_datasets.transforms.expression import ExpressionFilter
 from crucible_datasets.transforms.rows import FlatMap, IndexedRowFilter, IndexedRowMap, RowFilter, RowMap
+from crucible_datasets.transforms.sql import Sql
 from crucible_datasets.transforms.stream import Dedupe, Sample, Skip, Take
 
 if TYPE_CHECKING:
@@ -74,6 +77,24 @@ def _identity(x: dict) -> None:
     return None
 
 
+def named_operation(method: Callable) -> Callable:
+    """Decorate an operation: the stage it adds records the op's name and the arguments given
+    (``Stage.operation``), which is how a pipeline writes itself as a spec (``to_spec``)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def recording(self: Operations, *args: Any, **kwargs: Any) -> Any:
+        before = self._pipeline().stages
+        result = method(self, *args, **kwargs)
+        after = result._pipeline().stages
+        if len(after) == len(before) + 1 and all(a is b for a, b in zip(before, after, strict=False)):
+            arguments = signature.bind(self, *args, **kwargs).arguments
+            after[-1].operation = (method.__name__, dict(list(arguments.items())[1:]))  # all but self
+        return result
+
+    return recording
+
+
 def collect(batches: Iterable[Batch]) -> pa.Table:
     """Batches to one table, their schemas unified (drift promoted, mixed types as JSON text)."""
     arrows = [b.arrow for b in batches]
@@ -113,6 +134,7 @@ class Operations:
             )
         return self._from_pipeline(self._pipeline().then(stage))
 
+    @named_operation
     def map(
         self,
         function: Callable | None = None,
@@ -154,6 +176,7 @@ class Operations:
             return self.apply(BatchedMap(fn, batch_size, drop, drop_last_batch))
         return self.apply(IndexedRowMap(fn, drop) if with_indices else RowMap(fn, drop))
 
+    @named_operation
     def filter(
         self,
         function: Callable | None = None,
@@ -184,6 +207,7 @@ class Operations:
             return self.apply(BatchedFilter(fn, batch_size))
         return self.apply(IndexedRowFilter(fn) if with_indices else RowFilter(fn))
 
+    @named_operation
     def cast(self, features: Any) -> Self:
         """Cast every column to ``features``: a ``pyarrow.Schema``, a dict of column -> type (a
         ``pyarrow.DataType``, a dtype string such as ``"int32"``, or a ``Value``-like object) or a
@@ -196,6 +220,7 @@ class Operations:
         """
         return self.apply(CastColumns(arrow_types(features), exact=True, what="cast"))
 
+    @named_operation
     def cast_column(self, column: str, feature: Any) -> Self:
         """Cast one column to ``feature`` (a ``pyarrow.DataType``, a dtype string or a ``Value``).
 
@@ -205,50 +230,74 @@ class Operations:
         """
         return self.apply(CastColumns({column: feature}))
 
+    @named_operation
     def where(self, expression: str) -> Self:
         """Keep rows where a safe column expression is true: ``ds.where("score > 0.5")``."""
         return self.apply(ExpressionFilter(expression))
 
+    @named_operation
+    def sql(self, query: str) -> Self:
+        """Run ``SELECT ... FROM batch [WHERE ...]`` on each batch with DuckDB (needs ``duckdb``):
+        per-row projections and filters, never Python rows (``transforms/sql.py``).
+
+        >>> import crucible_datasets as cd
+        >>> cd.Dataset.from_dict({"x": [1, 2, 3]}).sql("SELECT x * 10 AS y FROM batch WHERE x > 1")["y"]
+        [20, 30]
+        """
+        return self.apply(Sql(query))
+
+    @named_operation
     def flat_map(self, function: Callable[[dict], Any]) -> Self:
         """Each row becomes the rows that ``function(row)`` returns (zero or more)."""
         return self.apply(FlatMap(function))
 
+    @named_operation
     def map_batches(self, function: Callable) -> Self:
         """Apply a vectorised ``function(pyarrow.RecordBatch) -> RecordBatch | Table``."""
         return self.apply(MapBatches(function))
 
+    @named_operation
     def batch(self, batch_size: int, drop_last_batch: bool = False) -> Self:
         """Group rows: each output row is a dict of lists of ``batch_size`` input rows."""
         return self.apply(Batcher(batch_size, drop_last_batch))
 
+    @named_operation
     def take(self, n: int) -> Self:
         return self.apply(Take(n))
 
+    @named_operation
     def skip(self, n: int) -> Self:
         return self.apply(Skip(n))
 
+    @named_operation
     def dedupe(self, key: str | Sequence[str] | None = None) -> Self:
         """Drop exact duplicate rows (or rows with a duplicate ``key``), keeping the first."""
         return self.apply(Dedupe(key))
 
+    @named_operation
     def sample(self, fraction: float, seed: int = 0) -> Self:
         """Keep about ``fraction`` of the rows, chosen by row content and ``seed``."""
         return self.apply(Sample(fraction, seed))
 
+    @named_operation
     def select_columns(self, column_names: str | Sequence[str]) -> Self:
         return self.apply(SelectColumns(column_names))
 
+    @named_operation
     def remove_columns(self, column_names: str | Sequence[str]) -> Self:
         return self.apply(RemoveColumns(column_names))
 
+    @named_operation
     def rename_column(self, original_column_name: str, new_column_name: str) -> Self:
         return self.apply(RenameColumns({original_column_name: new_column_name}))
 
+    @named_operation
     def rename_columns(self, column_mapping: Mapping[str, str]) -> Self:
         return self.apply(RenameColumns(column_mapping))
 
     def shuffle(self, seed: int | None = None) -> Self:
-        """Shuffle the rows (``seed`` makes it repeatable); each dataset class shuffles its own way."""
+        """Shuffle the rows (``seed`` makes it repeatable); each dataset class shuffles its own way
+        (a lazy one's ``shuffle`` is a :func:`named_operation` too)."""
         raise NotImplementedError
 
 

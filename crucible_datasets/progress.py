@@ -14,7 +14,6 @@ import threading
 import time
 
 import orjson
-from tqdm import tqdm
 
 
 class Progress:
@@ -24,6 +23,9 @@ class Progress:
         if enabled is None:
             enabled = sys.stderr.isatty()
         self.rows = 0
+        if enabled:
+            from tqdm import tqdm  # only to draw: importing the package does not load tqdm
+
         self._bar = (
             tqdm(
                 total=total_bytes,

@@ -30,8 +30,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.base import FilePart
@@ -86,6 +84,8 @@ class Draws:
     CHUNK = 4096
 
     def __init__(self, seed: int, buffer_size: int, start: int = 0) -> None:
+        import numpy as np  # only a shuffle draws: importing the package does not load numpy
+
         self.seed, self.buffer_size, self.count = seed, buffer_size, start
         self._bits = np.random.PCG64(seed % 2**128)
         self._bits.advance(start)
@@ -103,6 +103,8 @@ class Draws:
 
     def permutation(self, n: int) -> list[int]:
         """A permutation of ``range(n)`` drawn from the position ``count`` (the final drain)."""
+        import numpy as np
+
         bits = np.random.PCG64(self.seed % 2**128)
         bits.advance(self.count)
         return np.random.Generator(bits).permutation(n).tolist()

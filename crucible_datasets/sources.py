@@ -12,18 +12,21 @@ them alike.
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crucible_datasets.bad_records import ErrorPolicy, check_on_error
 from crucible_datasets.batch import Batch
 from crucible_datasets.errors import ColumnNotFoundError
 from crucible_datasets.formats import format_for_path, get_format
-from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format, ReadOptions
+from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format, ReadOptions, ReadReport
 from crucible_datasets.storage import filesystem
 
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
@@ -35,8 +38,9 @@ class Source(Protocol):
 
     ``files``: the input files (empty for an in-memory table: a remote runner cannot reach it);
     ``batch_rows``: the rows of a batch as read, which a runner regrouping rows keeps;
-    ``description``: what the manifest names as the source; ``on_error``/``errors_path``: the
-    bad-record policy; ``shuffle_seed``: the seed the parts are shuffled with (or None).
+    ``description``: what the manifest names as the source (through :func:`public_text`);
+    ``on_error``/``errors_path``: the bad-record policy; ``shuffle_seed``: the seed the parts are
+    shuffled with (or None).
     """
 
     files: tuple[str, ...]
@@ -63,6 +67,8 @@ class Source(Protocol):
     # Optional: ``read_counted(part, tally) -> Iterator[Batch]``, for a source that reads other
     # pipelines (``combine.py``): it counts in ``tally`` (a ``pipeline.Tally``) the files, bytes
     # and rows those read and their stages (``Tally.nested``). :func:`read_part` uses it.
+    # Optional: ``with_read_hints(declarative, used_columns, predicate) -> Source``: the source
+    # reading with what its stages need (``ReadOptions``; ``Pipeline.run_parts`` asks for it).
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class FileSource:
     # tell a missing column from an all-null one; then only formats that store their schema
     # (Parquet), and have every column, are asked for them: the others give every column.
     fill_missing: bool = True
+    # The dataset the files belong to (a folder, a file, an hf:// repo at its commit, a gs://
+    # folder): where its card is, and what the manifest names input files relative to.
+    root: str = ""
 
     def __post_init__(self) -> None:
         check_on_error(self.on_error)
@@ -91,6 +100,13 @@ class FileSource:
 
     def format_for(self, path: str) -> Format:
         return get_format(self.format) if self.format else format_for_path(path)
+
+    def with_read_hints(
+        self, declarative: bool, used_columns: frozenset[str] | None, predicate: pc.Expression | None
+    ) -> FileSource:
+        """This source, its formats told what the stages need (``ReadOptions.declarative``...)."""
+        hints = {"declarative": declarative, "used_columns": used_columns, "predicate": predicate}
+        return replace(self, options=replace(self.options, **hints))
 
     @property
     def batch_rows(self) -> int:
@@ -119,7 +135,9 @@ class FileSource:
         if not self.fill_missing and options.columns is not None and options.schema is None:
             stored = fmt.stored_schema(part.path)
             if stored is None or any(stored.get_field_index(c) < 0 for c in options.columns):
-                options = replace(options, columns=None)  # the stage names every column of the file
+                # every column of the file, whole rows: the stage then tells a missing column from
+                # an all-null one, and names every column the file has
+                options = replace(options, columns=None, declarative=False, used_columns=None)
         return fmt.read(part, options, errors)
 
 
@@ -157,17 +175,58 @@ class TableSource:
             yield Batch.from_arrow(piece)
 
 
-def read_part(source: Source, part: FilePart, tally) -> Iterator[Batch]:
+_LOCAL_ABSOLUTE = re.compile(r"(?<![\w:/.~-])/[^\s()\[\],;'\"]+")
+
+
+def public_text(text: str) -> str:
+    """``text`` (a source's description, a spec value) as a manifest or a card may show it: each
+    local absolute path cut to its last part; URLs (``hf://``, ``gs://``) and Hub ids as they are.
+    An output may be published where a local path means nothing, or tells too much.
+
+    >>> public_text("/home/me/data/gsm8k/ (config main, split test)")
+    'gsm8k (config main, split test)'
+    >>> public_text("concatenate_datasets(/tmp/a.jsonl, gs://b/x.jsonl, openai/gsm8k)")
+    'concatenate_datasets(a.jsonl, gs://b/x.jsonl, openai/gsm8k)'
+    """
+    return _LOCAL_ABSOLUTE.sub(lambda found: os.path.basename(found.group(0).rstrip("/")) or "/", text)
+
+
+def read_part(source: Source, part: FilePart, tally) -> Generator[Batch, None, int]:
     """The batches of one part of ``source``, counting in ``tally`` (a ``pipeline.Tally``) the
-    file, bytes and rows read; a source with ``read_counted`` counts its own reads."""
+    file, bytes and rows read and advancing its progress; a source with ``read_counted`` counts
+    its own reads.
+
+    Returns the rows the reader skipped with a pushed-down predicate (its :class:`ReadReport`);
+    they count as read, and the caller counts them as dropped by the stage they came from.
+    """
     read_counted = getattr(source, "read_counted", None)
     if read_counted is not None:
-        yield from read_counted(part, tally)
-        return
+        yield from _advancing(read_counted(part, tally), tally, count=False)
+        return 0
     tally.files.add(part.path)
-    tally.bytes_read += part.nbytes or 0
-    for batch in source.read(part, tally.errors):
-        tally.rows_read += len(batch)
+    report = None
+    try:
+        report = yield from _advancing(source.read(part, tally.errors), tally, count=True)
+    finally:  # also when the reading stops early (take): the part was opened, count its bytes
+        tally.bytes_read += report.bytes_read if isinstance(report, ReadReport) else part.nbytes or 0
+    if not isinstance(report, ReadReport):
+        return 0
+    tally.rows_read += report.rows_skipped
+    return report.rows_skipped
+
+
+def _advancing(batches: Iterator[Batch], tally, count: bool) -> Generator[Batch, None, object]:
+    """``batches``, counted as read (``count``) and advancing the progress; returns their return value."""
+    progress = tally.progress
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration as end:
+            return end.value
+        if count:
+            tally.rows_read += len(batch)
+        if progress is not None:
+            progress.advance(rows=len(batch))
         yield batch
 
 

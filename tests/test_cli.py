@@ -196,3 +196,16 @@ def test_run_on_an_all_bad_input_fails_and_keeps_the_output_unless_allow_empty(t
     assert sorted(os.listdir(out / "data")) == kept
     crucible(*args, "--allow-empty")
     assert not [f for f in os.listdir(out / "data") if f.startswith("train-")]
+
+
+def test_spec_commands_beside_the_ready_pipelines():
+    """``crucible run`` takes a spec path as well as a pipeline name; validate checks one."""
+    example = os.path.join("docs", "examples", "gsm8k.yaml")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert "SPEC.yaml" in crucible("run", "--help", cwd=root).stdout
+    assert (
+        f"{example}: valid: tests/data/gsm8k -> 5 stage(s) -> gsm8k-prepared"
+        in crucible("validate", example, cwd=root).stdout
+    )
+    missing = crucible("run", "no-such-spec.yaml", check=False, cwd=root)
+    assert missing.returncode == 2 and "spec file not found: no-such-spec.yaml" in missing.stderr

@@ -19,6 +19,7 @@ CALLS = {
     "map": ((lambda r: {"j": r["i"] + 1},), {}),
     "filter": ((lambda r: r["i"] % 2 == 0,), {}),
     "where": (("i > 1",), {}),
+    "sql": (("SELECT i * 2 AS j FROM batch WHERE i > 1",), {}),
     "flat_map": ((lambda r: [r, r],), {}),
     "map_batches": ((lambda b: b.slice(1),), {}),
     "batch": ((2,), {}),

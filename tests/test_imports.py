@@ -4,12 +4,16 @@ Every ``import crucible_datasets...`` and ``from crucible_datasets... import nam
 the top of a module or inside a function (``from pkg import name`` imports the module
 ``pkg.name`` when there is one, else ``pkg``); imports under ``if TYPE_CHECKING:`` never run
 and do not count.
+
+And importing the package stays light: no numpy, Beam, duckdb, torch... (start-up, issue 13).
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 
 import crucible_datasets
 
@@ -111,3 +115,19 @@ def test_the_graph_sees_function_level_and_from_imports():
 def test_no_import_cycles():
     found = cycles(import_graph())
     assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+HEAVY = ("apache_beam", "duckdb", "torch", "pandas", "jsonschema", "tqdm")
+
+
+def test_importing_the_package_loads_no_heavy_library():
+    """numpy only when shuffling or formatting as numpy/torch, Beam only on a Beam runner or a
+    remote path, duckdb only for ``sql``, torch only for ``with_format("torch")``. numpy is
+    made unimportable (pyarrow works without it), so any import of it at module level fails."""
+    code = (
+        "import sys; sys.modules['numpy'] = None; import crucible_datasets; "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"importing crucible_datasets loaded {proc.stdout.strip()}"

@@ -12,11 +12,13 @@ exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
@@ -57,6 +59,15 @@ class ReadOptions:
     column_names: tuple[str, ...] | None = None  # csv: names of the columns (replace a header row)
     sample_by: str = "line"  # text: one row per line, per paragraph (blank-line separated), per file
     keep_linebreaks: bool = False  # text, sample_by="line": keep each line's "\n"
+    # What the stages after the read need (``Pipeline.read_hints``; docs/PERFORMANCE.md). Hints,
+    # never a change of the rows the stages see: ``declarative``: no stage needs Python rows, so
+    # JSON Lines may be parsed straight to Arrow; ``used_columns``: the stages read only these
+    # (a reader may leave the others out, never adds one); ``predicate``: the first stage keeps
+    # only the rows where it is true, so a reader may skip the others and report them
+    # (:class:`ReadReport`).
+    declarative: bool = False
+    used_columns: frozenset[str] | None = None
+    predicate: pc.Expression | None = dataclasses.field(default=None, compare=False)  # (`field` is csv's)
 
     def __post_init__(self) -> None:
         if self.sample_by not in SAMPLE_BY:
@@ -92,6 +103,16 @@ class ReadOptions:
                     + (f" (repeated: {', '.join(duplicates)})" if duplicates else "")
                 )
             object.__setattr__(self, "column_names", names)
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """What a reader that used ``ReadOptions.predicate`` or ``used_columns`` tells the run, as
+    its generator's return value: the rows of the part it skipped (the predicate is not true
+    for them; the first stage counts them as dropped) and the stored bytes it read."""
+
+    rows_skipped: int
+    bytes_read: int
 
 
 class Format:

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from crucible_datasets import schema as schemas
@@ -31,7 +33,7 @@ from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats._common import cast_batch, check_declared, target_schema, with_nulls
-from crucible_datasets.formats.base import FilePart, Format, ReadOptions
+from crucible_datasets.formats.base import FilePart, Format, ReadOptions, ReadReport
 from crucible_datasets.storage.filesystem import open_input
 
 _READ_ERRORS = (pa.ArrowException, OSError, EOFError)
@@ -89,7 +91,8 @@ class ParquetFormat(Format):
 
     def _read(self, part: FilePart, options: ReadOptions, schema, errors: ErrorPolicy) -> Iterator[Batch]:
         path = part.path
-        with _open(path) as pf:
+        opened = _open(path)
+        with opened as pf:
             metadata = pf.metadata
             end = metadata.num_row_groups if part.end is None else min(part.end, metadata.num_row_groups)
             groups = list(range(max(0, part.start), end))
@@ -106,6 +109,14 @@ class ParquetFormat(Format):
                 check_declared(path, stored, schema)
             wanted = list(schema.names) if schema is not None and not partial else options.columns
             present = None if wanted is None else [c for c in wanted if stored.get_field_index(c) >= 0]
+            hinted = options.used_columns is not None or options.predicate is not None
+            pushed = bool(schema is None and wanted is None and groups and hinted)
+            if pushed:
+                present, predicate, kept = _pushdown(opened.raw, groups, stored, options)
+                total_rows = sum(metadata.row_group(i).num_rows for i in groups)
+                groups = kept
+                if not groups:
+                    return ReadReport(total_rows, 0)
             size = options.batch_rows
             if groups:
                 batches = _guard(
@@ -113,10 +124,16 @@ class ParquetFormat(Format):
                 )
             else:  # a file without rows: one empty batch, so its columns and types are known
                 batches = iter([_empty(stored, present)])
+            yielded = 0
             while True:
                 batch = _guard(path, lambda: next(batches, None))
                 if batch is None:
-                    return
+                    break
+                if pushed and predicate is not None:
+                    batch = Batch.from_arrow(pa.Table.from_batches([batch]).filter(predicate)).arrow
+                    if not batch.num_rows:
+                        continue
+                yielded += batch.num_rows
                 first_row, row = row, row + batch.num_rows
                 if schema is not None:
                     target = schemas.overlay(batch.schema, schema) if partial else schema
@@ -126,6 +143,9 @@ class ParquetFormat(Format):
                 elif wanted is not None and len(present) != len(wanted):
                     batch = with_nulls(batch, wanted)
                 yield Batch.from_arrow(batch)
+            if pushed:
+                return ReadReport(total_rows - yielded, _stored_bytes(metadata, groups, present))
+            return None
 
 
 class _open:
@@ -151,6 +171,37 @@ class _open:
             self.file.close()
         finally:
             self.raw.close()
+
+
+def _pushdown(
+    raw, groups: list[int], stored: pa.Schema, options: ReadOptions
+) -> tuple[list[str] | None, pc.Expression | None, list[int]]:
+    """What a read with ``options``' hints reads: the used columns the file has (None: all), the
+    predicate it applies (None when it does not bind to the file: then the stage judges, and
+    fails as it would), and the row groups among ``groups`` whose statistics may match it."""
+    used = options.used_columns
+    columns = None if used is None else [n for n in stored.names if n in used]
+    predicate = options.predicate
+    if predicate is None:
+        return columns, None, groups
+    try:
+        fragment = ds.ParquetFileFormat().make_fragment(raw, row_groups=groups)
+        kept = [g.id for piece in fragment.split_by_row_group(predicate) for g in piece.row_groups]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return columns, None, groups
+    return columns, predicate, kept
+
+
+def _stored_bytes(metadata: pq.FileMetaData, groups: list[int], columns: list[str] | None) -> int:
+    """Compressed bytes of the column chunks of ``columns`` (None: all) in row groups ``groups``."""
+    total = 0
+    for i in groups:
+        group = metadata.row_group(i)
+        for c in range(group.num_columns):
+            chunk = group.column(c)
+            if columns is None or chunk.path_in_schema.split(".")[0] in columns:
+                total += chunk.total_compressed_size
+    return total
 
 
 def _guard(path: str, fn):

@@ -43,6 +43,9 @@ def parse_answer(answer: str) -> tuple[str, int | float] | None:
 class Gsm8kAnswers(Stage):
     """Adds ``solution`` and ``final_answer``; drops rows without a final number."""
 
+    def spec_args(self) -> dict:
+        return {}  # a spec makes it with ``op: apply`` (docs/examples/gsm8k.yaml)
+
     def process(self, batch: Batch) -> Batch | None:
         out = []
         for row in batch.rows:

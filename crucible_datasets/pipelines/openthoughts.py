@@ -42,6 +42,16 @@ def first_turn(conversations: Sequence[dict] | None, speakers: tuple[str, ...]) 
 class ConversationPairs(Stage):
     """Rows to prompt/response pairs, keeping those within the difficulty, domain and length bounds."""
 
+    column_descriptions = {
+        "id": "The row's id in the input.",
+        "prompt": "The first human turn of the conversation.",
+        "response": "The first assistant (gpt) turn of the conversation.",
+        "source": "Where the input row came from, as the input names it.",
+        "domain": "The subject area of the problem (math, code, science...).",
+        "difficulty": "The difficulty the input gives the problem.",
+        "n_chars": "Characters in the response.",
+    }
+
     def __init__(
         self,
         min_difficulty: int | None = None,

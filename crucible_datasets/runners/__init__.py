@@ -2,22 +2,27 @@
 
 ``get_runner("local")`` runs in this process (``local.py``); ``"direct"`` (or ``"fnapi"``,
 ``"FnApiRunner"``) is Beam's FnApiRunner and any other name a Beam runner (``beam/``), e.g.
-``"DataflowRunner"``. Every runner implements ``base.Runner``; :func:`register_runner` adds one.
+``"DataflowRunner"``; ``"auto"`` (the command line's default) picks ``local`` or ``direct`` for
+each write (``auto.py``). Every runner implements ``base.Runner``; :func:`register_runner` adds one.
 
 >>> type(get_runner("local")).__name__, get_runner("direct").name, get_runner("DataflowRunner").name
 ('LocalRunner', 'FnApiRunner', 'DataflowRunner')
+>>> type(get_runner("auto")).__name__
+'AutoRunner'
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from crucible_datasets.runners.auto import AutoRunner
 from crucible_datasets.runners.base import Runner
 from crucible_datasets.runners.beam import BeamRunner
 from crucible_datasets.runners.local import LocalRunner
 
 _RUNNERS: dict[str, Callable[[], Runner]] = {
     "local": LocalRunner,
+    "auto": AutoRunner,
     "direct": BeamRunner,
     "fnapi": BeamRunner,
     "FnApiRunner": BeamRunner,

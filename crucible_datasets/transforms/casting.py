@@ -74,6 +74,14 @@ class CastColumns(Stage):
         self.exact = exact
         self.what = what
 
+    declarative = True
+
+    def input_columns(self, needed_after: frozenset[str] | None) -> frozenset[str] | None:
+        """``cast`` (exact) compares the input's columns with its own: it needs all of them."""
+        if needed_after is None or self.exact:
+            return None
+        return needed_after | set(self.types)
+
     def column_check(self) -> ColumnCheck:
         return ColumnCheck(self.what, list(self.types))
 

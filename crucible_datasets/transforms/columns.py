@@ -103,9 +103,14 @@ class ColumnCheck:
 class SelectColumns(Stage):
     """Keep only ``columns``, in that order (a row without one gets None, as drifted rows do)."""
 
+    declarative = True
+
     def __init__(self, columns: str | Sequence[str], what: str = "select_columns") -> None:
         self.columns = _names(columns)
         self.what = what
+
+    def input_columns(self, needed_after: frozenset[str] | None) -> frozenset[str]:
+        return frozenset(self.columns)
 
     def column_check(self) -> ColumnCheck:
         return ColumnCheck(self.what, self.columns)
@@ -123,8 +128,13 @@ class SelectColumns(Stage):
 class RemoveColumns(Stage):
     """Drop ``columns``."""
 
+    declarative = True
+
     def __init__(self, columns: str | Sequence[str]) -> None:
         self.columns = _names(columns)
+
+    def input_columns(self, needed_after: frozenset[str] | None) -> frozenset[str] | None:
+        return None if needed_after is None else needed_after | set(self.columns)  # the check needs them
 
     def column_check(self) -> ColumnCheck:
         return ColumnCheck("remove_columns", self.columns)
@@ -143,6 +153,8 @@ class RenameColumns(Stage):
     A ``new`` name that is itself renamed away (``{"a": "b", "b": "a"}``) is free.
     """
 
+    declarative = True
+
     def __init__(self, mapping: Mapping[str, str]) -> None:
         self.mapping = dict(mapping)
         self.what = what = "rename_column" if len(self.mapping) == 1 else "rename_columns"
@@ -157,6 +169,15 @@ class RenameColumns(Stage):
         empty = [old for old, new in self.mapping.items() if not new]
         if empty:
             raise ValueError(f"{what}: the new name for column(s) {', '.join(map(repr, empty))} is empty")
+
+    def input_columns(self, needed_after: frozenset[str] | None) -> frozenset[str] | None:
+        """The old names of the columns used after it, and every renamed column (the check)."""
+        if needed_after is None:
+            return None
+        old = {new: old for old, new in self.mapping.items()}
+        kept = {n for n in needed_after if n not in old and n not in self.mapping}
+        renamed = {old[n] for n in needed_after if n in old}
+        return frozenset(kept | renamed | set(self.mapping) | set(self.mapping.values()))
 
     def column_check(self) -> ColumnCheck:
         renamed = self.mapping

@@ -307,7 +307,17 @@ def compile_expression(text: str) -> tuple[RowFn, pc.Expression, set[str]]:
 
 
 class ExpressionFilter(Stage):
-    """Keep rows where a safe column expression is true; vectorised when the batch is Arrow."""
+    """Keep rows where a safe column expression is true; vectorised when the batch is Arrow.
+
+    Declarative: it reads only the columns it names, and a reader may apply its Arrow expression
+    itself (Parquet: row groups whose statistics rule it out are never read).
+
+    >>> f = ExpressionFilter("score > 0.5 and n is not None")
+    >>> sorted(f.input_columns(frozenset({"id"}))), f.input_columns(None), str(f.pushdown_predicate())
+    (['id', 'n', 'score'], None, '((score > 0.5) and is_valid(n))')
+    """
+
+    declarative = True
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
@@ -316,6 +326,12 @@ class ExpressionFilter(Stage):
     def column_check(self) -> ColumnCheck:
         """The columns the expression names must exist (the rule: ``transforms/columns.py``)."""
         return ColumnCheck(f"filter expression {self.expression!r}", sorted(self.columns))
+
+    def input_columns(self, needed_after: frozenset[str] | None) -> frozenset[str] | None:
+        return None if needed_after is None else needed_after | self.columns
+
+    def pushdown_predicate(self) -> pc.Expression:
+        return self._arrow_expr
 
     def __getstate__(self) -> dict:
         return {"expression": self.expression}

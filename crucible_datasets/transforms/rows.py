@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import ClassVar
 
 from crucible_datasets.batch import Batch
-from crucible_datasets.transforms.base import Stage, StageCounter, StageKind
+from crucible_datasets.transforms.base import RowStep, Stage, StageCounter, StageKind
 
 
 def _check_callable(fn: object, what: str) -> None:
@@ -44,22 +44,26 @@ class RowMap(Stage):
         self.fn = fn
         self.remove_columns = tuple(remove_columns)
 
-    def process(self, batch: Batch) -> Batch:
-        fn = self.fn
-        return Batch.from_rows(self._merge(batch.rows, (fn(row) for row in batch.rows)))
+    def row_step(self) -> RowStep:
+        fn, merge = self.fn, _merger(self.remove_columns)
+        return lambda row: merge(row, fn(row))
 
-    def _merge(self, rows: list[dict], results: Iterable[dict | None]) -> list[dict]:
-        drop = frozenset(self.remove_columns)
-        out = []
-        append = out.append
-        for row, result in zip(rows, results, strict=True):
-            new = {k: v for k, v in row.items() if k not in drop} if drop else dict(row)
-            if result is not None:
-                if not isinstance(result, dict):
-                    raise TypeError(f"map function must return a dict or None, got {type(result).__name__}")
-                new.update(result)
-            append(new)
-        return out
+
+def _merger(remove_columns: Sequence[str]) -> Callable[[dict, dict | None], dict]:
+    """``merge(row, result)``: a new row, ``row`` without ``remove_columns`` updated by ``result``."""
+    drop = tuple(dict.fromkeys(remove_columns))
+
+    def merge(row: dict, result: dict | None) -> dict:
+        new = row.copy()  # then pop: 25% faster than a dict comprehension leaving them out
+        for name in drop:
+            new.pop(name, None)
+        if result is not None:
+            if not isinstance(result, dict):
+                raise TypeError(f"map function must return a dict or None, got {type(result).__name__}")
+            new.update(result)
+        return new
+
+    return merge
 
 
 class RowFilter(Stage):
@@ -69,13 +73,9 @@ class RowFilter(Stage):
         _check_callable(fn, "filter")
         self.fn = fn
 
-    def process(self, batch: Batch) -> Batch | None:
-        rows = batch.rows
+    def row_step(self) -> RowStep:
         fn = self.fn
-        kept = [row for row in rows if fn(row)]
-        if len(kept) == len(rows):
-            return batch
-        return Batch.from_rows(kept) if kept else None
+        return lambda row: row if fn(row) else None
 
 
 def _indexed(stream: Iterator[Batch], counter: StageCounter) -> Iterator[tuple[Batch, int]]:
@@ -87,7 +87,7 @@ def _indexed(stream: Iterator[Batch], counter: StageCounter) -> Iterator[tuple[B
         index += len(batch)
 
 
-class IndexedRowMap(RowMap):
+class IndexedRowMap(Stage):
     """``fn(row, index) -> dict | None`` (``map(with_indices=True)``); index: the row's place in the stream.
 
     ``WHOLE_STREAM``: the index is global, so every row must pass through one stream in order.
@@ -96,22 +96,27 @@ class IndexedRowMap(RowMap):
     kind: ClassVar[StageKind] = StageKind.WHOLE_STREAM
 
     def __init__(self, fn: Callable[[dict, int], dict | None], remove_columns: Sequence[str] = ()) -> None:
-        super().__init__(fn, remove_columns)
+        _check_callable(fn, "map")
+        self.fn = fn
+        self.remove_columns = tuple(remove_columns)
 
     def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
-        fn = self.fn
+        fn, merge = self.fn, _merger(self.remove_columns)
         for batch, start in _indexed(stream, counter):
-            rows = batch.rows
-            out = self._merge(rows, (fn(row, i) for i, row in enumerate(rows, start)))
+            out = [merge(row, fn(row, i)) for i, row in enumerate(batch.rows, start)]
             if out:
                 counter.rows_out += len(out)
                 yield Batch.from_rows(out, position=batch.position)
 
 
-class IndexedRowFilter(RowFilter):
+class IndexedRowFilter(Stage):
     """Keep rows for which ``fn(row, index)`` is true (``filter(with_indices=True)``); ``WHOLE_STREAM``."""
 
     kind: ClassVar[StageKind] = StageKind.WHOLE_STREAM
+
+    def __init__(self, fn: Callable[[dict, int], object]) -> None:
+        _check_callable(fn, "filter")
+        self.fn = fn
 
     def apply(self, stream: Iterator[Batch], counter: StageCounter) -> Iterator[Batch]:
         fn = self.fn
@@ -130,7 +135,6 @@ class FlatMap(Stage):
         _check_callable(fn, "flat_map")
         self.fn = fn
 
-    def process(self, batch: Batch) -> Batch | None:
+    def row_step(self) -> RowStep:
         fn = self.fn
-        out = [new for row in batch.rows for new in fn(row)]
-        return Batch.from_rows(out) if out else None
+        return lambda row: list(fn(row))

@@ -161,7 +161,8 @@ def test_the_history_keeps_the_last_runs(tmp_path):
         cd.Dataset.from_list([{"x": j} for j in range(i + 1)]).write_parquet(out)
     history = manifest(out)["configs"]["default"]["splits"]["train"]["history"]
     assert [run["rows"] for run in history] == list(range(3, HISTORY_RUNS + 3))
-    assert all(set(run) == {"run_id", "created", "rows", "counts", "revision", "generation"} for run in history)
+    keys = {"run_id", "created", "rows", "counts", "revision", "generation"}
+    assert all(set(run) == keys for run in history)
     assert len({run["run_id"] for run in history}) == HISTORY_RUNS
 
 
