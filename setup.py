@@ -71,5 +71,5 @@ setup(
         # Feeding a torch DataLoader (with_format("torch"), split_dataset_by_node); optional.
         "torch": ["torch>=2.1"],
     },
-    entry_points={"console_scripts": ["crucible=crucible_datasets.cli:main"]},
+    entry_points={"console_scripts": ["crucible=crucible_datasets.cli:console"]},
 )

@@ -113,7 +113,7 @@ BY_NAME = {i.name: i for i in IMPLS}
 REFERENCE = "plain_orjson"
 # Targets of the issue at the largest size: (impl, max wall ratio vs the plain loop).
 TARGET_LOCAL = "local_lambda"  # job.py's default; the report uses the faster of local_where / local_lambda
-TARGETS = [(TARGET_LOCAL, 1.2), ("direct2", 1.0)]
+TARGETS = [(TARGET_LOCAL, 1.0), ("direct2", 0.6)]  # issue 13 (the Beam issue had 1.2 and 1.0)
 # Targets against a peer (issue 13): (impl, peer, max wall ratio), at the largest size.
 PEER_TARGETS = [("local_sql", "duckdb", 1.0), ("local_parquet_sql", "duckdb_parquet", 1.0)]
 TARGET_MEMORY_RATIO = 1.25
