@@ -18,7 +18,9 @@ setup(
         # (pa.array; tests/test_schema.py); 21 casts structs by field name, fields reordered or
         # added (schema.cast); the view types arrived in 16.
         "pyarrow>=24",
-        "orjson>=3.9.7",
+        # 3.9.15: the first whose loads() bounds nesting (1024 levels; CVE-2024-27454): a deeper
+        # JSON Lines record is then a bad record, not a stack overflow.
+        "orjson>=3.9.15",
         "google-cloud-storage>=2.18.2",
         # The Hub's own client: repo listing, revisions, tokens, resolve URLs, cache. 2.x moved to
         # httpx2, whose errors hub.py catches; 2.0-2.1 reject a Hub answer without X-Repo-Commit.
