@@ -233,9 +233,8 @@ def ensure_inputs(scratch: str, rows: int, parts: int, seed: int) -> dict:
 def run_once(
     python: str, lib: str, fmt: str, folder: str, workers: int, expected: int, tmp: str, limit: int = 0
 ) -> dict:
-    import threading
-
     import psutil
+    from run import TreeRSS, _busy  # bench/run.py: the one process-tree sampler and busy-CPU count
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(
@@ -252,35 +251,6 @@ def run_once(
                 pass
     cmd = [python, os.path.abspath(__file__), "--child", lib, fmt, folder, str(workers), str(expected)]
     cmd.append(str(limit))
-    peak = [0, 0]  # bytes, processes
-    own_cpu: dict[int, float] = {}
-    stop = threading.Event()
-
-    def sample(pid: int) -> None:
-        try:
-            root = psutil.Process(pid)
-        except psutil.Error:
-            return
-        while not stop.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                break
-            total = n = 0
-            for p in procs:
-                try:
-                    total += p.memory_info().rss
-                    t = p.cpu_times()
-                    own_cpu[p.pid] = t.user + t.system
-                    n += 1
-                except psutil.Error:
-                    pass
-            peak[0], peak[1] = max(peak[0], total), max(peak[1], n)
-            stop.wait(0.1)
-
-    def busy(t):
-        return sum(t) - sum(getattr(t, k, 0) for k in ("idle", "iowait", "steal", "guest", "guest_nice"))
-
     cpu0 = psutil.cpu_times()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -292,13 +262,13 @@ def run_once(
         cwd=tmp,
         start_new_session=True,
     )
-    th = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
-    th.start()
+    sampler = TreeRSS(proc.pid)
+    sampler.start()
     so, se = proc.communicate(timeout=1800)
     wall = time.perf_counter() - t0
     cpu1 = psutil.cpu_times()
-    stop.set()
-    th.join()
+    sampler.stop.set()
+    sampler.join()
     res = {}
     lib_from = None
     for line in so.splitlines():
@@ -306,7 +276,7 @@ def run_once(
             res = json.loads(line[len("RESULT=") :])
         elif line.startswith("LIB_FROM="):
             lib_from = line[len("LIB_FROM=") :]
-    own = sum(own_cpu.values())
+    own = sum(sampler.cpu.values())
     ok = (
         proc.returncode == 0
         and ((res.get("rows") or 0) >= limit if limit else res.get("rows") == expected)
@@ -322,10 +292,10 @@ def run_once(
         "wall_s": round(wall, 3),
         **res,
         "rows_per_s": round(res["rows"] / res["epoch_s"]) if res.get("epoch_s") else None,
-        "tree_peak_rss_mb": round(peak[0] / 2**20, 1),
-        "max_procs": peak[1],
+        "tree_peak_rss_mb": round(sampler.peak / 2**20, 1),
+        "max_procs": sampler.max_procs,
         "own_cpu_s": round(own, 2),
-        "other_cores": round(max(0.0, busy(cpu1) - busy(cpu0) - own) / wall, 2),
+        "other_cores": round(max(0.0, _busy(cpu1) - _busy(cpu0) - own) / wall, 2),
         "lib_from": lib_from,
         "python": python,
     }
