@@ -175,13 +175,9 @@ def cmd_run(args: argparse.Namespace, beam_flags: list[str]) -> int:
         unknown = " ".join(beam_flags)
         print(f"crucible: error: unknown options {unknown} (Beam flags need --runner)", file=sys.stderr)
         return 2
-    from crucible_datasets.runners import get_runner
+    from crucible_datasets.writing import check_destination
 
-    builds_only = get_runner(args.runner).builds_only(beam_flags)  # --dry_run: nothing read or written
-    if args.output.startswith("gs://") and not builds_only:  # before reading, not at the first upload
-        from crucible_datasets.storage import gcs
-
-        gcs.check_bucket(args.output)
+    check_destination(args.output, args.runner, beam_flags)
     dataset = cd.load(
         args.input,
         config=args.config,

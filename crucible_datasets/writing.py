@@ -112,6 +112,16 @@ def run_write(
     return summary
 
 
+def check_destination(path: str, runner: str, options: Sequence[str] = ()) -> None:
+    """Before a command reads anything: a ``gs://`` output's bucket must exist (one clear error
+    instead of one at the first upload, after the reading); a job that is only built (``--dry_run``)
+    writes nothing, so it is not checked."""
+    if path.startswith("gs://") and not get_runner(runner).builds_only(list(options)):
+        from crucible_datasets.storage import gcs
+
+        gcs.check_bucket(path)
+
+
 def check_incremental(pipeline: Pipeline, num_shards: int | None) -> None:
     """ValueError, before any work, when ``pipeline`` cannot be written incrementally: a stage
     that needs the whole stream (take, skip, shuffle, dedupe: its output for one file depends on

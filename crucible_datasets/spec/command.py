@@ -89,12 +89,9 @@ def run_command(args: argparse.Namespace, beam_flags: list[str]) -> int:
         return 2
     dataset, options = spec.build()
     flags = [*options.get("options", ()), *beam_flags]
-    from crucible_datasets.runners import get_runner
+    from crucible_datasets.writing import check_destination
 
-    if options["path"].startswith("gs://") and not get_runner(runner).builds_only(flags):
-        from crucible_datasets.storage import gcs
-
-        gcs.check_bucket(options["path"])  # before reading, not at the first upload
+    check_destination(options["path"], runner, flags)
     summary = spec.run(beam_flags)
     print(f"crucible run {args.spec}: {spec.data['source']['path']} -> {options['path']}")
     if summary is None:
