@@ -5,7 +5,7 @@ Keep ``score > 0.5 and difficulty >= 3``; map each row to ``id, source, difficul
 (first human turn), ``response`` (first gpt turn), ``n_chars`` (code points of the response);
 write 4 Parquet shards. Same contract as the peers in ``shared/bench/peers``::
 
-    job.py INPUT OUTDIR [--runner local|direct] [--workers N] [--filter auto|lambda|where|sql]
+    job.py INPUT OUTDIR [--runner local|direct] [--workers N] [--filter auto|lambda|where|sql|expr]
 
 INPUT is JSONL or Parquet (the format comes from the extension). The shards land in
 ``OUTDIR/data/train-0000i-of-00004.parquet``; the last stdout line is ``ROWS_WRITTEN=N``,
@@ -22,6 +22,10 @@ filters them vectorised before any row becomes a dict, so 60 % of the rows never
 in DuckDB, as ``duckdb_peer.py`` writes it): no row ever becomes a Python dict; JSONL is parsed
 straight to Arrow and Parquet reads only the used columns (docs/PERFORMANCE.md). Its last lines
 also give ``BYTES_READ=N``, the input bytes the run read (the summary's count).
+
+``--filter expr`` is the same declarative job without DuckDB: ``.where(...)``, then
+``.with_columns(...)`` (column expressions evaluated by pyarrow compute, ``PROJECT``), then
+``.select_columns(...)``; it writes the same rows and types as ``--filter sql``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ SQL = """SELECT id, source, difficulty,
   list_filter(conversations, lambda t: t."from" = 'gpt')[1]."value" AS response,
   length(response) AS n_chars
 FROM batch"""
+FIRST = '[t["value"] for t in conversations if t["from"] == {!r}][0]'
+PROJECT = {"prompt": FIRST.format("human"), "response": FIRST.format("gpt")}
+COLUMNS = ["id", "source", "difficulty", "prompt", "response", "n_chars"]
 
 
 def first_value(conversations: list[dict], who: str) -> str | None:
@@ -80,11 +87,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="Beam workers (runner=direct only)")
     ap.add_argument(
         "--filter",
-        choices=["auto", "where", "lambda", "sql"],
+        choices=["auto", "where", "lambda", "sql", "expr"],
         default="auto",
         help="the filter as a Python function (.filter) or a column expression (.where); "
         "auto: lambda for JSONL, where for Parquet (the faster of the two for each); "
-        "sql: the whole job declarative, .where() then .sql() for the projection",
+        "sql: the whole job declarative, .where() then .sql() for the projection; "
+        "expr: declarative without DuckDB, .where() then .with_columns() and .select_columns()",
     )
     ap.add_argument("--shards", type=int, default=4)
     a = ap.parse_args()
@@ -95,6 +103,9 @@ def main() -> None:
         how = "where" if a.input.endswith(".parquet") else "lambda"
     if how == "sql":
         ds = ds.where(WHERE).sql(SQL)
+    elif how == "expr":
+        ds = ds.where(WHERE).with_columns(PROJECT).with_columns({"n_chars": "len(response)"})
+        ds = ds.select_columns(COLUMNS)
     elif how == "where":
         ds = ds.where(WHERE).map(project, remove_columns=DROP)
     else:

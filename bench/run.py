@@ -90,6 +90,8 @@ IMPLS = [
          True),
     Impl("local_sql", "crucible local, declarative: .where() + .sql()", "project",
          _job("--runner", "local", "--filter", "sql"), "jsonl", "crucible"),
+    Impl("local_expr", "crucible local, declarative: .where() + .with_columns()", "project",
+         _job("--runner", "local", "--filter", "expr"), "jsonl", "crucible"),
     Impl("direct2_sql", "crucible direct 2 workers, declarative: .where() + .sql()", "project",
          _job("--runner", "direct", "--workers", "2", "--filter", "sql"), "jsonl", "crucible"),
     Impl("local_where", "crucible local, .where()", "project",
@@ -108,6 +110,8 @@ IMPLS = [
          _job("--runner", "direct", "--workers", "2", "--filter", "where"), "parquet", "crucible"),
     Impl("local_parquet_sql", "crucible local, Parquet input, declarative: .where() + .sql()", "project",
          _job("--runner", "local", "--filter", "sql"), "parquet", "crucible"),
+    Impl("local_parquet_expr", "crucible local, Parquet input, declarative: .where() + .with_columns()",
+         "project", _job("--runner", "local", "--filter", "expr"), "parquet", "crucible"),
 ]  # fmt: skip
 BY_NAME = {i.name: i for i in IMPLS}
 REFERENCE = "plain_orjson"

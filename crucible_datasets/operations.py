@@ -34,6 +34,7 @@ from crucible_datasets.transforms.expression import ExpressionFilter
 from crucible_datasets.transforms.rows import FlatMap, IndexedRowFilter, IndexedRowMap, RowFilter, RowMap
 from crucible_datasets.transforms.sql import Sql
 from crucible_datasets.transforms.stream import Dedupe, Sample, Skip, Take
+from crucible_datasets.transforms.with_columns import WithColumns
 
 if TYPE_CHECKING:
     from crucible_datasets.batch import Batch
@@ -245,6 +246,17 @@ class Operations:
         [20, 30]
         """
         return self.apply(Sql(query))
+
+    @named_operation
+    def with_columns(self, columns: Mapping[str, str]) -> Self:
+        """Add or replace columns computed by safe column expressions, on Arrow or rows alike
+        (``transforms/with_columns.py``; the grammar: ``transforms/expression.py``).
+
+        >>> import crucible_datasets as cd
+        >>> cd.Dataset.from_dict({"s": ["añb", None]}).with_columns({"n": "len(s)", "s": "s is None"})[:]
+        {'s': [False, True], 'n': [3, None]}
+        """
+        return self.apply(WithColumns(columns))
 
     @named_operation
     def flat_map(self, function: Callable[[dict], Any]) -> Self:

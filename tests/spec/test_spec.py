@@ -37,6 +37,7 @@ EXAMPLES = {
     "cast_column": [(("answer", "large_string"), {})],
     "where": [(("len(question) > 120",), {})],
     "sql": [(("SELECT question FROM batch WHERE length(answer) > 300",), {})],
+    "with_columns": [(({"n": "len(answer)", "question": "len(question) > 100"},), {})],
     "batch": [((4,), {"drop_last_batch": True})],
     "take": [((11,), {})],
     "skip": [((5,), {})],
