@@ -34,7 +34,15 @@ from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.base import FilePart
 from crucible_datasets.progress import Progress, TaskProgressFile
-from crucible_datasets.sources import DEFAULT_PART_BYTES, Reading, Source, naming_files, read_part
+from crucible_datasets.sources import (
+    DEFAULT_PART_BYTES,
+    Reading,
+    Source,
+    naming_files,
+    opening_next,
+    read_part,
+)
+from crucible_datasets.storage import filesystem
 from crucible_datasets.transforms.base import Stage, StageCounter, apply_stages
 
 DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
@@ -266,13 +274,16 @@ class Pipeline:
         progress = tally.progress
         with_hints = getattr(self.source, "with_read_hints", None)
         source = self.source if with_hints is None else with_hints(**self.read_hints())
-        for part in parts:
-            reading.start(part.path)
-            skipped = yield from read_part(source, part, tally)
-            if skipped:  # rows the reader left out for the first stage's predicate: it dropped them
-                tally.stages[first].rows_in += skipped
-            if progress is not None:
-                progress.advance(nbytes=part.nbytes or 0)
+        try:
+            for i, part in enumerate(parts):
+                reading.start(part.path)
+                skipped = yield from opening_next(read_part(source, part, tally), source, parts, i)
+                if skipped:  # rows the reader left out for the first stage's predicate: it dropped them
+                    tally.stages[first].rows_in += skipped
+                if progress is not None:
+                    progress.advance(nbytes=part.nbytes or 0)
+        finally:
+            filesystem.close_opened_ahead()
 
 
 def _part_bytes(total: int, num_shards: int) -> int:

@@ -34,7 +34,8 @@ from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.base import FilePart
 from crucible_datasets.pipeline import Pipeline
-from crucible_datasets.sources import Reading, naming_files
+from crucible_datasets.sources import Reading, naming_files, opening_next
+from crucible_datasets.storage import filesystem
 from crucible_datasets.transforms.base import Stage, StageCounter, StageKind, apply_stages
 
 STATE_VERSION = 1
@@ -137,13 +138,16 @@ class PartsNode(Node):
             while self.part < len(self.parts):
                 part, skip = self.parts[self.part], self.batch
                 self.reading.start(part.path)
-                for k, batch in enumerate(self.source.read(part, self.errors)):
+                read = self.source.read(part, self.errors)
+                batches = opening_next(read, self.source, self.parts, self.part)
+                for k, batch in enumerate(batches):
                     if k >= skip:
                         self.batch = k + 1
                         yield batch
                 self.part, self.batch = self.part + 1, 0
         finally:
             self.errors.close()
+            filesystem.close_opened_ahead()
 
     def state(self) -> dict:
         return {"part": self.part, "batch": self.batch}

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format,
 from crucible_datasets.storage import filesystem
 
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
+SIZE_THREADS = 8  # remote files whose size is asked at once
 TABLE_PATH = "<in-memory table>"
 
 
@@ -69,6 +71,8 @@ class Source(Protocol):
     # and rows those read and their stages (``Tally.nested``). :func:`read_part` uses it.
     # Optional: ``with_read_hints(declarative, used_columns, predicate) -> Source``: the source
     # reading with what its stages need (``ReadOptions``; ``Pipeline.run_parts`` asks for it).
+    # Optional: ``open_ahead(part) -> None``: start opening the part read next while the one
+    # before is read (remote files; ``Pipeline.run_parts`` calls it).
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,22 @@ class FileSource:
         hints = {"declarative": declarative, "used_columns": used_columns, "predicate": predicate}
         return replace(self, options=replace(self.options, **hints))
 
+    def open_ahead(self, part: FilePart) -> None:
+        """Start opening ``part``'s file, the bytes it will read requested ahead (remote files
+        whose format reads a part front to back; :func:`~.storage.filesystem.open_ahead`)."""
+        read_range = self.format_for(part.path).read_range(part, self.options)
+        if read_range is not None:
+            filesystem.open_ahead(part.path, read_range)
+
     @property
     def batch_rows(self) -> int:
         return self.options.batch_rows
 
     def sizes(self) -> list[int]:
+        """Each file's size; remote files are asked side by side (a round trip each)."""
+        if len(self.files) > 1 and any(filesystem.is_remote(p) for p in self.files):
+            with ThreadPoolExecutor(SIZE_THREADS) as pool:
+                return list(pool.map(filesystem.size, self.files))
         return [filesystem.size(p) for p in self.files]
 
     def total_bytes(self) -> int:
@@ -189,6 +204,22 @@ def public_text(text: str) -> str:
     'concatenate_datasets(a.jsonl, gs://b/x.jsonl, openai/gsm8k)'
     """
     return _LOCAL_ABSOLUTE.sub(lambda found: os.path.basename(found.group(0).rstrip("/")) or "/", text)
+
+
+def opening_next(batches: Iterator[Batch], source: Source, parts: Sequence[FilePart], i: int) -> Generator:
+    """``batches`` (part ``i`` of ``parts``), and its return value; once the reader asks for
+    more than the first batch, part ``i + 1`` starts opening meanwhile, for a source that can
+    (``open_ahead``: remote files). A ``take(5)`` or a peek opens nothing ahead. A read that
+    uses it ends with :func:`~.storage.filesystem.close_opened_ahead`."""
+    try:
+        first = next(batches)
+    except StopIteration as end:
+        return end.value
+    yield first
+    open_ahead = getattr(source, "open_ahead", None)
+    if open_ahead is not None and i + 1 < len(parts):
+        open_ahead(parts[i + 1])
+    return (yield from batches)
 
 
 def read_part(source: Source, part: FilePart, tally) -> Generator[Batch, None, int]:

@@ -8,7 +8,7 @@ negative bounds counting from the end, an optional rounding ``(closest)`` (the d
 
 :class:`SplitSource` reads the rows of an expression, in file order, without reading what it
 skips where the format allows: for Parquet, the row counts of every row group come from the
-footers (any ``"row_groups"`` format: Arrow IPC files too), and a row group wholly outside
+footers (any format with row groups: Arrow IPC files too), and a row group wholly outside
 the slice is never opened. Other formats (JSON lines,
 CSV...) are read from the start of the split and dropped until ``from``, and reading stops at
 ``to``. A negative or percent bound needs the split's row count: free for Parquet (footers),
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
-from crucible_datasets.formats.base import FilePart
+from crucible_datasets.formats.base import GROUPED_UNITS, FilePart
 from crucible_datasets.naming import SPLIT_NAME
 from crucible_datasets.sources import DEFAULT_PART_BYTES, FileSource
 from crucible_datasets.storage import filesystem
@@ -174,7 +174,8 @@ class SlicePart(FilePart):
     """A part of a :class:`SplitSource`: ``skip`` rows dropped, then ``take`` kept (None: all).
 
     A part with ``files`` reads those files in order (formats without stored row counts); one
-    without reads its row groups ``[start, end)`` of ``path`` (Parquet).
+    without reads ``[start, end)`` of ``path`` in its format's unit: one row group's rows (Parquet)
+    or the group (Arrow IPC).
     """
 
     skip: int = 0
@@ -248,7 +249,7 @@ class SplitSource:
 
     def _plan_segment(self, index: int, segment: Segment) -> list[SlicePart]:
         files = segment.files
-        if files and all(self.reader.format_for(f).split_unit == "row_groups" for f in files):
+        if files and all(self.reader.format_for(f).split_unit in GROUPED_UNITS for f in files):
             return _plan_row_groups(index, segment, self.reader)
         if segment.sub.needs_total:
             start, stop = segment.sub.bounds(self._count(files))
@@ -316,10 +317,12 @@ def _plan_row_groups(index: int, segment: Segment, reader: FileSource) -> list[S
     start, stop = segment.sub.bounds(total)
     parts, row = [], 0
     for path, counts in groups.items():
+        by_rows, first = reader.format_for(path).split_unit == "rows", row
         for g, (count, nbytes) in enumerate(counts):
             lo, hi = max(start, row), min(stop, row + count)
             if lo < hi:
-                part = SlicePart(path, g, g + 1, nbytes=nbytes, skip=lo - row, take=hi - lo, segment=index)
+                at, end = (row - first, row - first + count) if by_rows else (g, g + 1)
+                part = SlicePart(path, at, end, nbytes=nbytes, skip=lo - row, take=hi - lo, segment=index)
                 parts.append(part)
             row += count
     if not parts and segment.files:  # no rows: the first file still gives the columns

@@ -1,12 +1,17 @@
 """The public API and the CLI on remote data: the test Hub and the GCS emulator on 127.0.0.1."""
 
+import hashlib
+import io
 import os
 import subprocess
 import sys
 
+import orjson
+import pyarrow.parquet as pq
 import pytest
 
 import crucible_datasets as cd
+from tests.servers.latency_proxy import LatencyProxy
 from tests.servers.repos import LARGE_PATH, PRIVATE_TOKEN, large_parquet
 
 
@@ -108,3 +113,50 @@ def test_dead_letters_go_to_a_gcs_output(gcs_emulator, tmp_path):
     with filesystem.open_input(letters) as f:
         assert b'"line":2' in f.read()
     assert not os.path.exists("gs:")
+
+
+def _stream_file(index: int) -> bytes:
+    rows = ({"id": index * 100_000 + i, "text": f"{i:07d} " + "x" * (200 + i % 200)} for i in range(30_000))
+    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+
+
+def test_streaming_over_latency_reads_ahead_and_follows_each_redirect_once(hub_server, monkeypatch):
+    files = {f"data/train-{i}.jsonl": _stream_file(i) for i in range(3)}  # ~10 MB each, LFS
+    hub_server.add_repo("test/stream", files, lfs_everything=True)
+    api = LatencyProxy(hub_server.url, delay=0.05).start()
+    cdn = LatencyProxy(hub_server.cdn_url, delay=0.05).start()
+    try:
+        hub_server.cdn_via = cdn.url
+        monkeypatch.setenv("HF_ENDPOINT", api.url)
+        hub_server.reset_counters()
+        rows = list(cd.load("test/stream", split="train", streaming=True))
+    finally:
+        api.stop()
+        cdn.stop()
+    assert rows == [orjson.loads(line) for data in files.values() for line in data.splitlines()]
+    log = hub_server.requests
+    for name, data in files.items():
+        digest = hashlib.sha256(data).hexdigest()
+        gets = [r for r in log if r["role"] == "api" and r["method"] == "GET"]
+        resolves = [r for r in gets if r["path"].endswith(name)]
+        blobs = [r for r in log if r["role"] == "cdn" and r["path"].endswith(digest)]
+        assert len(resolves) == 1, resolves  # one part: its first range is redirected, the rest go to the CDN
+        assert len(blobs) >= 2 and not any(r["authorized"] for r in blobs)
+    # the next file is opened while the one before is read
+    first_of_next = min(i for i, r in enumerate(log) if r["path"].endswith("train-1.jsonl"))
+    digest = hashlib.sha256(files["data/train-0.jsonl"]).hexdigest()
+    last_of_first = max(i for i, r in enumerate(log) if r["path"].endswith(digest))
+    assert first_of_next < last_of_first
+    assert cdn.max_waiting >= 2  # ranges in flight side by side
+
+
+def test_streaming_parquet_fetches_row_groups_ahead_not_column_by_column(hub_server):
+    table = pq.read_table(io.BytesIO(large_parquet()))
+    hub_server.reset_counters()
+    rows = list(cd.load("test/large", split="train", streaming=True))
+    assert rows == table.to_pylist()
+    blobs = [r for r in hub_server.requests if r["role"] == "cdn"]
+    chunks = pq.ParquetFile(io.BytesIO(large_parquet())).metadata
+    # without reading ahead, every column chunk of every row group is a request of its own
+    assert len(blobs) < chunks.num_row_groups < chunks.num_row_groups * chunks.num_columns
+    assert hub_server.bytes_served("test/large", LARGE_PATH) < 1.1 * len(large_parquet())

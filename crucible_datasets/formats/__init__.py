@@ -8,7 +8,7 @@ recognise old shards) and Beam's split reader all ask the registry, never a list
 >>> format_for_path("data/train-00000.jsonl.zst").name
 'jsonl'
 >>> get_format("parquet").name, get_format("parquet").split_unit
-('parquet', 'row_groups')
+('parquet', 'rows')
 >>> data_kind("a/train.ndjson.gz"), data_kind("b.arrow"), data_kind("c.csv.lz4"), data_kind("poems.txt.xz")
 ('jsonl', 'arrow', '.csv.lz4', 'text')
 >>> data_kind("LICENSE.txt"), data_kind("docs/notes.txt")

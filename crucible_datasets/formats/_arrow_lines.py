@@ -33,9 +33,7 @@ that it cannot hold (JSON-text columns) are never parsed here (:func:`arrow_read
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -43,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from crucible_datasets import schema as schemas
+from crucible_datasets.formats._ahead import OneAhead
 
 if TYPE_CHECKING:  # numpy is imported where a block is split: importing the package does not load it
     import numpy as np
@@ -55,25 +54,6 @@ PARSE_CHUNK_BYTES = 4 << 20
 SAMPLE_BYTES = 1 << 20
 
 _PARSE_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
-# The threads that parse ahead (:class:`BlocksAhead`), made on first use in each process and kept:
-# a thread a part made memory grow with the parts read (each new thread's allocator arena).
-PARSE_THREADS = 2
-_pool: ThreadPoolExecutor | None = None
-
-
-def _parse_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="crucible-jsonl-parse")
-    return _pool
-
-
-def _forget_pool() -> None:  # a forked child has none of its parent's threads
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_forget_pool)
 _OPEN_BRACE = ord("{")
 
 
@@ -128,7 +108,7 @@ def next_block(buf: io.BufferedIOBase, size: int) -> bytes:
 
 class BlocksAhead:
     """The blocks of ``buf`` (:func:`next_block`) parsed with :attr:`schema`, each read and parsed on
-    a background thread (:data:`PARSE_THREADS`, shared by the process) while the caller works on
+    a read-ahead thread (:class:`~crucible_datasets.formats._ahead.OneAhead`) while the caller works on
     the one before (pyarrow's parser, DuckDB and the Parquet writer release the GIL, so the two
     overlap on two cores). At most one block is ahead.
 
@@ -148,7 +128,7 @@ class BlocksAhead:
         self._buf = buf
         self._strict = strict
         self._size = size
-        self._ahead = _parse_pool().submit(self._read)
+        self._blocks = OneAhead(self._read)
 
     def _read(self) -> tuple[bytes, int, pa.Schema | None, pa.Table | None] | None:
         block = next_block(self._buf, self._size)
@@ -159,9 +139,7 @@ class BlocksAhead:
         return block, len(starts), schema, table
 
     def __iter__(self) -> Iterator[tuple[bytes, int, pa.Table | None]]:
-        while (item := self._ahead.result()) is not None:
-            self._ahead = _parse_pool().submit(self._read)
-            block, lines, schema, table = item
+        for block, lines, schema, table in self._blocks:
             if schema is not self.schema:  # widened meanwhile: parse it as the caller now asks
                 table = None if self.schema is None else parse_block(block, self.schema, self._strict)
             yield block, lines, table
@@ -176,7 +154,7 @@ class BlocksAhead:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        wait([self._ahead])
+        self._blocks.__exit__(*exc_info)
 
 
 def line_starts(block: bytes) -> np.ndarray:

@@ -13,14 +13,13 @@ from typing import BinaryIO
 
 from crucible_datasets.errors import DataFileError
 from crucible_datasets.formats._compressed import open_stream
-from crucible_datasets.formats.base import FilePart
+from crucible_datasets.formats.base import BOUNDARY_SCAN_BYTES, FilePart, byte_read_range
 from crucible_datasets.storage.filesystem import open_input
 
 BOM = b"\xef\xbb\xbf"
 # Bytes read from the file at a time. Lines come out of this buffer one by one; a bigger
 # buffer only saves system calls (1 MiB measured as fast as 4-8 MiB on ~2 KB records).
 READ_BUFFER_BYTES = 1 << 20
-SCAN_BYTES = 64 * 1024  # read size when looking for the next line start
 
 
 def open_lines(path: str, part: FilePart, *, whole: bool) -> tuple[io.BufferedReader | None, int]:
@@ -39,7 +38,7 @@ def open_lines(path: str, part: FilePart, *, whole: bool) -> tuple[io.BufferedRe
         window = _Window(open_stream(path), 0, None, path)
         first = 0
     else:
-        raw = open_input(path)
+        raw = open_input(path, read_range=byte_read_range(part))
         try:
             first = 0 if part.start <= 0 else _next_line_start(raw, part.start - 1, path)
             stop = None if part.end is None else _next_line_start(raw, part.end - 1, path)
@@ -110,7 +109,7 @@ def _seek(src: BinaryIO, pos: int, path: str) -> None:
 def _next_line_start(src: BinaryIO, pos: int, path: str) -> int | None:
     """The offset just past the first ``\\n`` at or after ``pos``; None if there is none."""
     _seek(src, pos, path)
-    while data := _read(src, SCAN_BYTES, path):
+    while data := _read(src, BOUNDARY_SCAN_BYTES, path):
         i = data.find(b"\n")
         if i >= 0:
             return pos + i + 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob as globlib
 import os
 import shutil
+from collections.abc import Callable
 from typing import BinaryIO
 
 from crucible_datasets.errors import CrucibleError, DataFileError
@@ -37,6 +38,23 @@ def _beam():
 
     schemes.ensure()
     return FileSystems
+
+
+def _read_without_beam(
+    path: str,
+) -> tuple[Callable[[str], BinaryIO], Callable[[str], int], Callable[[str], bool]] | None:
+    """``(open, size, exists)`` of a read-only scheme this process reads without Beam (``hf://``,
+    ``http(s)://``: importing Beam takes seconds), or None. Beam's registry has the same schemes,
+    over the same functions, for its workers and for listings (:mod:`.schemes`)."""
+    if path.startswith("hf://"):
+        from crucible_datasets.storage.hub import files as hub_files
+
+        return hub_files.open_file, hub_files.size, hub_files.exists
+    if path.startswith(("http://", "https://")):
+        from crucible_datasets.storage.http import files as http_files
+
+        return http_files.open_url, http_files.size, http_files.exists
+    return None
 
 
 def _match(pattern: str, what: str | None = None) -> list:
@@ -74,6 +92,8 @@ def join(base: str, *parts: str) -> str:
 
 
 def exists(path: str) -> bool:
+    if (direct := _read_without_beam(path)) is not None:
+        return direct[2](path)
     return _beam().exists(path) if is_remote(path) else os.path.exists(path)
 
 
@@ -84,6 +104,11 @@ def is_dir(path: str) -> bool:
 
 
 def size(path: str) -> int:
+    if (direct := _read_without_beam(path)) is not None:
+        try:
+            return direct[1](path)
+        except FileNotFoundError:
+            raise DataFileError(f"cannot open {path}: no such file") from None
     if is_remote(path):
         found = _match(path)
         if not found:
@@ -96,22 +121,71 @@ def size(path: str) -> int:
     return os.path.getsize(path)
 
 
-def open_input(path: str) -> BinaryIO:
-    """A seekable binary stream over the raw bytes of ``path`` (no decompression)."""
-    if is_remote(path):
-        try:
-            return _beam().open(path, compression_type=_uncompressed())
-        except Exception as exc:
-            if path.startswith("gs://"):
-                from crucible_datasets.storage import gcs
+ReadRange = tuple[int, "int | None"]  # bytes [start, stop) read front to back (None: to the end)
 
-                if gcs.is_not_found(exc):
-                    raise gcs.not_found(path) from None
-            raise
+
+def open_input(path: str, read_range: ReadRange | None = None) -> BinaryIO:
+    """A seekable binary stream over the raw bytes of ``path`` (no decompression).
+
+    ``read_range``: the bytes the caller will read front to back, if it knows. A remote file
+    then fetches them ahead of the reader (:meth:`RemoteFile.advise
+    <crucible_datasets.storage.http.range_file.RemoteFile.advise>`), and one that
+    :func:`open_ahead` opened with the same range is taken instead of opened again.
+    """
+    if is_remote(path):
+        if read_range is not None and (ahead := _opened_ahead().take((path, read_range))) is not None:
+            return ahead
+        return _open_remote(path, read_range, ramp=True)
     try:
         return open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise DataFileError(f"cannot open {path}: {exc.strerror or exc}") from exc
+
+
+def open_ahead(path: str, read_range: ReadRange) -> None:
+    """Start opening remote ``path`` in the background, its ``read_range`` requested ahead, for
+    an :func:`open_input` of the same path and range soon (the next part of a read); local
+    files need nothing. See :mod:`crucible_datasets.storage.opened_ahead`."""
+    if is_remote(path) and not path.startswith("gs://"):
+        _opened_ahead().submit((path, read_range), lambda: _open_remote(path, read_range, ramp=False))
+
+
+def close_opened_ahead() -> None:
+    """Close the files this thread's :func:`open_ahead` opened and no reader took: call it when
+    a read ends (it may have stopped early)."""
+    if _ahead is not None and _ahead[0] == os.getpid():
+        _ahead[1].clear()
+
+
+_ahead: tuple[int, object] | None = None
+
+
+def _opened_ahead():
+    global _ahead
+    if _ahead is None or _ahead[0] != os.getpid():  # a fork starts with none
+        from crucible_datasets.storage.opened_ahead import OpenedAhead
+
+        _ahead = (os.getpid(), OpenedAhead())
+    return _ahead[1]
+
+
+def _open_remote(path: str, read_range: ReadRange | None, *, ramp: bool) -> BinaryIO:
+    """``path`` opened, ``read_range`` fetched ahead (``ramp``: starting small; a file opened
+    ahead for the next part of a read starts at full speed)."""
+    direct = _read_without_beam(path)
+    try:
+        f = direct[0](path) if direct is not None else _beam().open(path, compression_type=_uncompressed())
+    except Exception as exc:
+        if path.startswith("gs://"):
+            from crucible_datasets.storage import gcs
+
+            if gcs.is_not_found(exc):
+                raise gcs.not_found(path) from None
+        raise
+    advise = getattr(f, "advise", None)  # http(s):// and hf:// files fetch ranges ahead
+    if read_range is not None and advise is not None:
+        advise(*read_range, ramp=ramp)
+    return f
 
 
 def open_output(path: str) -> BinaryIO:

@@ -54,6 +54,8 @@ repeatable (``transforms.stream.first_in_input``). :class:`Take` keeps *some* ``
 from __future__ import annotations
 
 import bisect
+import functools
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -69,7 +71,7 @@ from apache_beam.transforms.window import GlobalWindows
 from crucible_datasets.bad_records import ErrorPolicy, check_on_error
 from crucible_datasets.batch import Batch, Position
 from crucible_datasets.counts import RunCounts
-from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, FilePart, Format, ReadOptions
+from crucible_datasets.formats.base import DEFAULT_BATCH_ROWS, GROUPED_UNITS, FilePart, Format, ReadOptions
 from crucible_datasets.formats.compression import compression_of
 from crucible_datasets.sinks import Sink, TaskResult, WriteSummary
 from crucible_datasets.sources import FileSource
@@ -96,10 +98,11 @@ class _Span:
 
     Positions are bytes in every unit, so a fraction of the range is about that fraction of
     the input. ``unit`` is ``"bytes"`` (uncompressed JSON Lines: byte offsets, a chunk starts
-    every ``chunk_bytes``), ``"row_groups"`` (Parquet: the compressed bytes of its non-empty
-    row groups end to end, a chunk is one group; ``bounds`` holds each group's first position,
-    ``groups`` its index and ``rows`` its row count) or ``"whole"`` (a file read in one piece:
-    its bytes, one chunk).
+    every ``chunk_bytes``), ``"rows"`` or ``"row_groups"`` (Parquet, Arrow: the compressed bytes
+    of its non-empty row groups end to end, a chunk is one group; ``bounds`` holds each group's
+    first position, ``groups`` its index and ``rows`` its row count; a ``"rows"`` format's parts
+    count rows, a ``"row_groups"`` one's groups) or ``"whole"`` (a file read in one piece: its
+    bytes, one chunk).
     """
 
     path: str
@@ -114,6 +117,11 @@ class _Span:
     @property
     def stop(self) -> int:
         return self.start + self.extent
+
+    @functools.cached_property
+    def firsts(self) -> tuple[int, ...]:
+        """The row (in the file) of each non-empty group's first row."""
+        return tuple(itertools.accumulate(self.rows[:-1], initial=0)) if self.rows else ()
 
 
 def _span_unit(source: FileSource, path: str) -> str:
@@ -237,7 +245,7 @@ class SplitSource(iobase.BoundedSource):
             rows_in: tuple[int, ...] = ()
             if unit == "bytes":
                 extent = size
-            elif unit == "row_groups":
+            elif unit in GROUPED_UNITS:
                 bounds, groups, rows_in = _row_groups(source.format_for(path), path)
                 bounds, extent = bounds[:-1], bounds[-1]
                 if not groups:  # no rows: read whole (one empty batch that carries the columns)
@@ -267,7 +275,7 @@ class SplitSource(iobase.BoundedSource):
         if span.unit == "bytes":
             k = -(-offset // self.chunk_bytes)
             return min(span.start + k * self.chunk_bytes, span.stop)
-        if span.unit == "row_groups":
+        if span.unit in GROUPED_UNITS:
             i = bisect.bisect_left(span.bounds, offset)
             return span.start + span.bounds[i] if i < len(span.bounds) else span.stop
         return span.start if offset == 0 else span.stop
@@ -291,7 +299,7 @@ class SplitSource(iobase.BoundedSource):
                 continue
             if span.unit == "bytes":
                 count += -(-b // self.chunk_bytes) - -(-a // self.chunk_bytes)
-            elif span.unit == "row_groups":
+            elif span.unit in GROUPED_UNITS:
                 count += bisect.bisect_left(span.bounds, b) - bisect.bisect_left(span.bounds, a)
             else:
                 count += a == 0
@@ -326,11 +334,12 @@ class SplitSource(iobase.BoundedSource):
 
     @staticmethod
     def _part_position(span: _Span, at: int | None) -> int:
-        """The position of a part's start or end (bytes, or a row group index for Parquet)."""
+        """The position of a part's start or end (bytes; a row group index, or a row for Parquet:
+        the first group starting at or after it)."""
         if at is None:
             return span.stop
-        if span.unit == "row_groups":
-            i = bisect.bisect_left(span.groups, at)
+        if span.unit in GROUPED_UNITS:
+            i = bisect.bisect_left(span.groups if span.unit == "row_groups" else span.firsts, at)
             return span.start + span.bounds[i] if i < len(span.bounds) else span.stop
         return span.start + at
 
@@ -379,7 +388,7 @@ class SplitSource(iobase.BoundedSource):
     @staticmethod
     def _group_rows(span: _Span, position: int) -> int:
         """The rows of the row group starting at ``position`` (0 for other units)."""
-        if span.unit != "row_groups":
+        if span.unit not in GROUPED_UNITS:
             return 0
         return span.rows[bisect.bisect_left(span.bounds, position - span.start)]
 
@@ -398,8 +407,8 @@ class SplitSource(iobase.BoundedSource):
         else:
             first = bisect.bisect_left(span.bounds, start - span.start)
             last = bisect.bisect_left(span.bounds, stop - span.start)
-            end = span.groups[last] if last < len(span.groups) else None
-            part = FilePart(span.path, span.groups[first], end)
+            starts = span.groups if span.unit == "row_groups" else span.firsts
+            part = FilePart(span.path, starts[first], starts[last] if last < len(starts) else None)
         return self.source.read(part, errors)
 
     def default_output_coder(self):

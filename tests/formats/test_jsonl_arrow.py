@@ -17,7 +17,7 @@ import crucible_datasets as cd
 from crucible_datasets import schema as schemas
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.errors import BadRecordError
-from crucible_datasets.formats import FilePart, ReadOptions, _arrow_lines
+from crucible_datasets.formats import FilePart, ReadOptions, _ahead, _arrow_lines
 from crucible_datasets.formats.jsonl import JsonlFormat
 from crucible_datasets.operations import collect
 from crucible_datasets.pipeline import Tally
@@ -215,7 +215,7 @@ def test_blocks_are_parsed_ahead_on_threads_the_process_keeps(tmp_path, small_bl
             pass
         batches.close()  # a consumer stopping early (take, an error downstream)
     assert parsers and threading.main_thread() not in parsers
-    assert len(set(parsers)) <= _arrow_lines.PARSE_THREADS  # a thread a part made memory grow
+    assert len(set(parsers)) <= _ahead.THREADS  # a thread a part made memory grow
     whole = list(FMT.read(FilePart(str(path)), ReadOptions(declarative=True), ErrorPolicy()))
     assert [r["id"] for b in whole for r in b.rows] == list(range(200))
 

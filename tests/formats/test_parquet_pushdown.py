@@ -91,3 +91,21 @@ def test_a_where_that_keeps_nothing_reads_no_data_and_counts_every_row_as_droppe
     pushed, tally = run(cd.load(sorted_file, split="train", streaming=True).where("k < 0"))
     assert pushed.num_rows == 0 and tally.bytes_read == 0
     assert tally.rows_read == ROWS and (tally.stages[0].rows_in, tally.stages[0].rows_out) == (ROWS, 0)
+
+
+@pytest.mark.parametrize("part_bytes", [10_000, 77_777, 1 << 30])
+def test_row_range_parts_give_the_whole_reads_rows_counts_and_bytes(sorted_file, part_bytes):
+    """Parts that start and end inside row groups: a pruned group's rows in a part count as
+    skipped by that part, a kept group's bytes are shared between its parts by rows."""
+    fmt = get_format("parquet")
+    size = os.path.getsize(sorted_file)
+    parts = fmt.parts(sorted_file, size, part_bytes)
+    assert part_bytes > size or any(p.start % (ROWS // 40) for p in parts)  # some start inside a group
+    pipe = cd.load(sorted_file, split="train", streaming=True).where("k >= 12345 and score > 0.5")._pipeline()
+    tally, whole = Tally(), Tally()
+    split = collect(pipe.run_parts(parts, tally))
+    one = collect(pipe.run_parts(fmt.parts(sorted_file, size, 1 << 30), whole))
+    assert split.to_pylist() == one.to_pylist() and split.num_rows > 0
+    assert tally.rows_read == whole.rows_read == ROWS
+    assert tally.stages[0].rows_in == ROWS and tally.stages[0].rows_out == split.num_rows
+    assert tally.bytes_read == whole.bytes_read < 0.5 * size  # the groups before row 12345 pruned

@@ -68,7 +68,7 @@ def test_every_format_declares_how_it_splits():
     units = {name: fmt.split_unit for name, fmt in FORMATS.items()}
     assert units == {
         "jsonl": "bytes",
-        "parquet": "row_groups",
+        "parquet": "rows",
         "csv": "whole",
         "json": "whole",
         "text": "bytes",
@@ -76,13 +76,13 @@ def test_every_format_declares_how_it_splits():
     }
     assert get_format("jsonl").split_unit_of("a.jsonl") == "bytes"
     assert get_format("jsonl").split_unit_of("a.jsonl.zst") == "whole"
-    assert get_format("parquet").split_unit_of("a.parquet") == "row_groups"
+    assert get_format("parquet").split_unit_of("a.parquet") == "rows"
     assert get_format("jsonl").split_unit_of("a.jsonl.bz2") == "whole"
     assert get_format("jsonl").split_unit_of("a.jsonl.xz") == "whole"
 
 
 def test_a_format_that_does_not_say_how_it_splits_is_refused():
-    with pytest.raises(TypeError, match="split_unit must be one of bytes, row_groups, whole"):
+    with pytest.raises(TypeError, match="split_unit must be one of bytes, rows, row_groups, whole"):
 
         class Undeclared(Format):
             name = "xml"
@@ -123,8 +123,18 @@ def test_data_kind(name, kind):
 
 @pytest.mark.parametrize(
     ("ending", "matches"),
-    [("parquet", True), ("jsonl.zst", True), ("ndjson", True), ("arrow", True), ("csv.bz2", True),
-     ("txt", True), ("jsonl.xz", True), ("jsonl.rar", False), ("gz", False), ("md", False)],
+    [
+        ("parquet", True),
+        ("jsonl.zst", True),
+        ("ndjson", True),
+        ("arrow", True),
+        ("csv.bz2", True),
+        ("txt", True),
+        ("jsonl.xz", True),
+        ("jsonl.rar", False),
+        ("gz", False),
+        ("md", False),
+    ],
 )
 def test_extension_pattern_recognises_every_data_file(ending, matches):
     assert bool(re.fullmatch(EXTENSION_PATTERN, ending)) is matches

@@ -26,6 +26,7 @@ for a file (resolve and CDN); ``requests`` logs every request (never the token i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -37,10 +38,12 @@ from tests.servers.http_base import Counters, QuietHandler, ServerThread, serve_
 LFS_SUFFIXES = (".parquet", ".arrow", ".bin", ".zst", ".gz")
 
 
+@functools.lru_cache(maxsize=64)  # a file is hashed once, not on every request for it
 def git_blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+@functools.lru_cache(maxsize=64)
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -93,6 +96,7 @@ class HubServer:
         self._lock = threading.Lock()
         self._api: ServerThread | None = None
         self._cdn: ServerThread | None = None
+        self.cdn_via: str | None = None  # where redirects send clients instead (a proxy of the CDN)
 
     # setup -------------------------------------------------------------------------------------
     def add_repo(
@@ -348,7 +352,7 @@ class _HubHandler(QuietHandler):
                 302,
                 b"",
                 {
-                    "Location": f"{self.hub.cdn_url}/cdn/{digest}?{query}",
+                    "Location": f"{self.hub.cdn_via or self.hub.cdn_url}/cdn/{digest}?{query}",
                     "X-Repo-Commit": sha,
                     "X-Linked-Etag": f'"{digest}"',
                     "X-Linked-Size": str(len(data)),

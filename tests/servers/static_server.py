@@ -12,9 +12,15 @@ b'hello'
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from tests.servers.http_base import Counters, OneServer, QuietHandler, serve_bytes
+
+
+@functools.lru_cache(maxsize=64)  # a file is hashed once, not on every range request for it
+def _sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
 
 
 class StaticServer(OneServer):
@@ -58,7 +64,7 @@ class _StaticHandler(QuietHandler):
         if data is None:
             self.send_body(404, b"not found", {"Content-Type": "text/plain"})
             return
-        headers = {"ETag": f'"{hashlib.sha1(data).hexdigest()}"', "Content-Type": "application/octet-stream"}
+        headers = {"ETag": f'"{_sha1(data)}"', "Content-Type": "application/octet-stream"}
         serve_bytes(
             self,
             data,

@@ -13,7 +13,6 @@ open (see :mod:`.range_file`).
 from __future__ import annotations
 
 import email.utils
-import posixpath
 
 from apache_beam.io.filesystem import (
     BeamIOError,
@@ -24,8 +23,8 @@ from apache_beam.io.filesystem import (
     MatchResult,
 )
 
-from crucible_datasets.storage.http.client import RemoteStat, describe_url, stat
-from crucible_datasets.storage.http.range_file import RemoteFile, read_whole, version_of
+from crucible_datasets.storage.http import files
+from crucible_datasets.storage.http.client import RemoteStat, describe_url
 from crucible_datasets.storage.http.retry import RemoteError, RemoteNotFoundError
 
 
@@ -85,9 +84,6 @@ class HttpFileSystem(ReadOnlyFileSystem, FileSystem):
             f"{describe_url(dir_or_prefix)}: http(s) servers cannot be listed; name each file's URL"
         )
 
-    def _stat(self, path: str) -> RemoteStat:
-        return stat(path, what=describe_url(path))
-
     def match(self, patterns, limits=None):
         """Each pattern is one literal URL: its metadata, or no match when it is missing."""
         results, errors = [], {}
@@ -103,45 +99,25 @@ class HttpFileSystem(ReadOnlyFileSystem, FileSystem):
         return results
 
     def exists(self, path: str) -> bool:
-        try:
-            self._stat(path)
-        except RemoteNotFoundError:
-            return False
-        return True
+        return files.exists(path)
 
     def metadata(self, path: str) -> FileMetadata:
-        info = self._stat(path)
-        if info.size is None:
-            raise RemoteError(f"{describe_url(path)}: the server does not tell the file size")
-        return FileMetadata(path, info.size, _last_modified(info))
+        info = files.stat_of(path)
+        return FileMetadata(path, files.size_in(info, path), _last_modified(info))
 
     def size(self, path: str) -> int:
-        return self.metadata(path).size_in_bytes
+        return files.size(path)
 
     def last_updated(self, path: str) -> float:
-        return _last_modified(self._stat(path))
+        return _last_modified(files.stat_of(path))
 
     def checksum(self, path: str) -> str:
-        info = self._stat(path)
+        info = files.stat_of(path)
         return info.etag or str(info.size)
 
     def open(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
-        """A reader pinned to the version seen now (ETag, else Last-Modified; else read whole)."""
-        info = self._stat(path)
-        identity = version_of(info.headers)
-        if identity is None:
-            whole = read_whole(path, what=describe_url(path))
-            return wrap_compression(whole, path, mime_type, compression_type)
-        raw = RemoteFile(
-            path,
-            what=describe_url(path),
-            size=info.size,
-            identity=identity,
-            etag=info.etag,
-            ranges=info.accepts_ranges,
-            name=posixpath.basename(describe_url(path)),
-        )
-        return wrap_compression(raw, path, mime_type, compression_type)
+        """A reader pinned to the version seen now (:func:`.files.open_url`)."""
+        return wrap_compression(files.open_url(path), path, mime_type, compression_type)
 
 
 class HttpsFileSystem(HttpFileSystem):

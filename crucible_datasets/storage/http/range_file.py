@@ -1,7 +1,10 @@
 """A seekable binary file over HTTP range requests, for ``https://`` and ``hf://`` reads.
 
 Small random reads (a Parquet footer, one column chunk) fetch little more than what is asked;
-sequential reads (JSONL lines) ramp the read-ahead up to ``block_size``. Servers that ignore
+sequential reads (JSONL lines) ramp the read-ahead up to ``block_size``. A reader that knows the
+range it will read front to back says so (:meth:`RemoteFile.advise`): its blocks are then
+fetched several at a time ahead of it (:mod:`.read_ahead`). A redirect (the Hub's to its CDN)
+is followed once: later ranges go straight to where it led. Servers that ignore
 ``Range`` still work: the body is streamed once front to back (a backward seek starts it again).
 Every answer must come from the version seen when the file was opened (same ETag, or same
 ``Last-Modified`` without one; same commit; same total size): otherwise
@@ -19,14 +22,18 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping
 
 import requests
 
-from crucible_datasets.storage.http.client import normalize_etag, read_body, send
+from crucible_datasets.storage.http.client import normalize_etag, read_body, send, session
+from crucible_datasets.storage.http.read_ahead import FIRST_BLOCK, ReadAhead
 from crucible_datasets.storage.http.retry import (
+    RemoteAccessError,
     RemoteChangedError,
     RemoteError,
+    RemoteNotFoundError,
     RetryPolicy,
     TransientError,
     call_with_retry,
@@ -102,6 +109,10 @@ class RemoteFile(io.BufferedIOBase):
         self._readahead = MIN_READAHEAD
         self._stream: requests.Response | None = None
         self._stream_pos = 0
+        self._ahead: ReadAhead | None = None
+        # where the first redirect led (the CDN): later ranges go there directly
+        self._located: tuple[str, dict[str, str], str | None] | None = None
+        self._count_lock = threading.Lock()
         self.requests_made = 0
 
     def __repr__(self) -> str:
@@ -146,8 +157,32 @@ class RemoteFile(io.BufferedIOBase):
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
         self._buf = b""
         super().close()
+
+    def advise(self, start: int, stop: int | None, *, ramp: bool = True) -> None:
+        """Bytes ``[start, stop)`` (None: to the end) will be read front to back: fetch their
+        blocks ahead of the reader (:mod:`.read_ahead`; ``ramp``: start small, for a reader that
+        may stop early). A server without ranges streams the body instead."""
+        self._check_open()
+        stop = self.size if stop is None or (self.size is not None and stop > self.size) else stop
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
+        if stop is None or start >= stop:
+            return
+        first = None
+        if self._ranges is None:  # learn whether ranges work, on this thread, with the first block
+            size = min(FIRST_BLOCK if ramp else self._block_size, self._block_size, stop - start)
+            self._buf, self._buf_start = self._fetch(start, size), start
+            first = self._buf
+        if self._ranges:
+            self._ahead = ReadAhead(
+                self._fetch, start, stop, block_size=self._block_size, ramp=ramp, first=first
+            )
 
     def _check_open(self) -> None:
         if self.closed:
@@ -212,7 +247,9 @@ class RemoteFile(io.BufferedIOBase):
         if self.size is not None and pos >= self.size:
             return memoryview(b"")
         end = self._buf_start + len(self._buf)
-        if not (self._buf_start <= pos < end):
+        if not (self._buf_start <= pos < end) and self._ahead is not None and self._ahead.covers(pos):
+            self._buf_start, self._buf = self._ahead.block_at(pos)
+        elif not (self._buf_start <= pos < end):
             sequential = bool(self._buf) and pos == end
             self._readahead = min(self._block_size, self._readahead * 2) if sequential else MIN_READAHEAD
             length = min(self._block_size, max(want, self._readahead))
@@ -243,21 +280,59 @@ class RemoteFile(io.BufferedIOBase):
                 f"when opened, {seen} now); read it again to get one consistent version"
             )
 
-    def _fetch_once(self, start: int, length: int) -> bytes:
-        if self._ranges is False:
-            return self._read_stream(start, length)
-        self.requests_made += 1
-        response = send(
-            "GET",
-            self.url,
+    def _count_request(self) -> None:
+        with self._count_lock:  # ranges are fetched on several threads
+            self.requests_made += 1
+
+    def _send_range(self, start: int, length: int) -> requests.Response:
+        """The answer to a range request: to the redirect's target once there was one (a stale
+        target, say an expired signed URL, is forgotten and the file's own URL asked again)."""
+        span = {"Range": f"bytes={start}-{start + length - 1}"}
+        common = dict(
             what=self.what,
-            headers={**self._headers, "Range": f"bytes={start}-{start + length - 1}"},
             ok=(200, 206, 416),
             secrets=self._secrets,
             timeout=self._policy.timeout if self._policy else None,
             stream=True,
-            check=self._check,
         )
+        located = self._located
+        if located is not None:
+            url, headers, version = located
+            self._count_request()
+            try:
+                return send(
+                    "GET", url, headers={**headers, **span}, check=self._located_check(version), **common
+                )
+            except (RemoteAccessError, RemoteNotFoundError):
+                self._located = None
+        self._count_request()
+        response = send("GET", self.url, headers={**self._headers, **span}, check=self._check, **common)
+        if response.history and response.status_code == 206:
+            target = response.url
+            # what requests sends on a redirect: no Authorization to another host
+            strip = session().should_strip_auth(self.url, target)
+            headers = {k: v for k, v in self._headers.items() if not (strip and k.lower() == "authorization")}
+            self._located = (target, headers, version_of(response.headers))
+        return response
+
+    def _located_check(self, version: str | None) -> Callable[[requests.Response], None]:
+        """The check of an answer from a redirect's target: the version it named the first time
+        (the file's own version was checked on the answer that redirected there)."""
+
+        def check(response: requests.Response) -> None:
+            seen = version_of(response.headers)
+            if version is not None and seen is not None and seen != version:
+                raise RemoteChangedError(
+                    f"{self.what}: the file changed while it was being read (version {version} at "
+                    f"{response.url.split('?', 1)[0]} before, {seen} now); read it again"
+                )
+
+        return check
+
+    def _fetch_once(self, start: int, length: int) -> bytes:
+        if self._ranges is False:
+            return self._read_stream(start, length)
+        response = self._send_range(start, length)
         if response.status_code == 416:
             response.close()
             raise RemoteChangedError(
@@ -280,7 +355,7 @@ class RemoteFile(io.BufferedIOBase):
         if first is not None and first != start:
             response.close()
             raise RemoteError(f"{self.what}: asked for bytes from {start}, the server sent from {first}")
-        data = read_body(response)
+        data = read_body(response, length)
         if len(data) != length:
             raise TransientError(f"short answer: {len(data)} of {length} bytes at offset {start}")
         return data
@@ -295,7 +370,7 @@ class RemoteFile(io.BufferedIOBase):
         try:
             if self._stream is None or start < self._stream_pos:
                 self._close_stream()
-                self.requests_made += 1
+                self._count_request()
                 self._stream = send(
                     "GET",
                     self.url,

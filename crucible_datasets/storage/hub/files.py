@@ -18,8 +18,8 @@ import requests
 
 from crucible_datasets.storage.http.client import normalize_etag, request, stat
 from crucible_datasets.storage.http.range_file import RemoteFile
-from crucible_datasets.storage.http.retry import RemoteChangedError
-from crucible_datasets.storage.hub.api import ACCESS_HINT, endpoint
+from crucible_datasets.storage.http.retry import RemoteChangedError, RemoteNotFoundError
+from crucible_datasets.storage.hub.api import ACCESS_HINT, endpoint, file_entry
 from crucible_datasets.storage.hub.paths import COMMIT_RE, HubPath, check_repo_path, parse_hf_url
 from crucible_datasets.storage.hub.tokens import auth_headers, get_token
 
@@ -111,6 +111,23 @@ def open_file(
         etag=etag,
         **extra,
     )
+
+
+def entry(path: str) -> dict:
+    """The Hub's entry (size, oid, lfs) of repo file ``path``; RemoteNotFoundError if none."""
+    where = parse_hf_url(path)
+    found = file_entry(where)
+    if found is None:
+        raise RemoteNotFoundError(f"{where.describe()}: not found")
+    return found
+
+
+def size(path: str) -> int:
+    return int(entry(path).get("size") or 0)
+
+
+def exists(path: str) -> bool:
+    return file_entry(parse_hf_url(path)) is not None
 
 
 def read_bytes(where: HubPath | str, token: str | bool | None = None) -> bytes:

@@ -17,9 +17,8 @@ from __future__ import annotations
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata, FileSystem
 
 from crucible_datasets.storage.http.filesystem import ReadOnlyFileSystem, wrap_compression
-from crucible_datasets.storage.http.retry import RemoteNotFoundError
-from crucible_datasets.storage.hub.api import file_entry, list_files
-from crucible_datasets.storage.hub.files import open_file
+from crucible_datasets.storage.hub import files
+from crucible_datasets.storage.hub.api import list_files
 from crucible_datasets.storage.hub.paths import parse_hf_url
 
 
@@ -55,31 +54,23 @@ class HfFileSystem(ReadOnlyFileSystem, FileSystem):
             # keep the caller's spelling of the root, so Beam's pattern filter matches it
             yield FileMetadata(f"{base}/{entry['path'][skip:]}", int(entry.get("size") or 0))
 
-    def _entry(self, path: str) -> dict:
-        where = parse_hf_url(path)
-        entry = file_entry(where)
-        if entry is None:
-            raise RemoteNotFoundError(f"{where.describe()}: not found")
-        return entry
-
     def exists(self, path: str) -> bool:
-        where = parse_hf_url(path)
-        return file_entry(where) is not None
+        return files.exists(path)
 
     def metadata(self, path: str) -> FileMetadata:
-        return FileMetadata(path, int(self._entry(path).get("size") or 0))
+        return FileMetadata(path, files.size(path))
 
     def size(self, path: str) -> int:
-        return self.metadata(path).size_in_bytes
+        return files.size(path)
 
     def last_updated(self, path: str) -> float:
-        self._entry(path)
+        files.entry(path)
         return 0.0
 
     def checksum(self, path: str) -> str:
-        entry = self._entry(path)
+        entry = files.entry(path)
         lfs = entry.get("lfs") or {}
         return lfs.get("oid") or lfs.get("sha256") or entry.get("oid") or str(entry.get("size"))
 
     def open(self, path, mime_type="application/octet-stream", compression_type=CompressionTypes.AUTO):
-        return wrap_compression(open_file(path), path, mime_type, compression_type)
+        return wrap_compression(files.open_file(path), path, mime_type, compression_type)

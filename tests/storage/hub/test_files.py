@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 
@@ -60,14 +61,31 @@ def test_sequential_read_equals_file(hub_server):
 
 
 def test_a_file_changing_under_a_reader_fails_clearly(hub_server):
+    # a git file: every range answer comes from the Hub and names its version
+    data = gsm8k_train_jsonl()
+    url = paths.hf_url("test/jsonl", "data/train.jsonl", hub_server.shas["jsonl"])
+    f = fs.open_input(url)
+    assert f.read(100) == data[:100]
+    hub_server.replace_in_place("test/jsonl", hub_server.shas["jsonl"], "data/train.jsonl", b"x" * len(data))
+    f.seek(len(data) // 2)
+    with pytest.raises(RemoteChangedError, match=r"test/jsonl.*changed while it was being read"):
+        f.read(100)
+
+
+def test_an_lfs_file_is_read_from_the_blob_it_was_sent_to(hub_server):
+    # the Hub sends LFS files to a content-addressed CDN URL, which later ranges ask directly:
+    # a file changed in place (same commit) is read on from the blob opened, one version, until
+    # that location is gone; then the Hub is asked again, and the change is an error
     url = paths.hf_url("test/large", LARGE_PATH, hub_server.shas["large"])
     f = fs.open_input(url)
     f.seek(1000)
-    first = f.read(100)
-    assert first == large_parquet()[1000:1100]
+    assert f.read(100) == large_parquet()[1000:1100]
     changed = b"x" * 100 + large_parquet()[100:]
     hub_server.replace_in_place("test/large", hub_server.shas["large"], LARGE_PATH, changed)
     f.seek(20_000_000)
+    assert f.read(100) == large_parquet()[20_000_000:20_000_100]
+    del hub_server.blobs[hashlib.sha256(large_parquet()).hexdigest()]
+    f.seek(30_000_000)
     with pytest.raises(RemoteChangedError, match=r"test/large.*changed while it was being read"):
         f.read(100)
 
