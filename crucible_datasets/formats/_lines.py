@@ -75,9 +75,7 @@ class _Window(io.RawIOBase):
             n = min(n, self._stop - self._pos)
             if n <= 0:
                 return 0
-        data = _read(self._src, n, self._path)
-        k = len(data)
-        b[:k] = data
+        k = _io(self._path, self._src.readinto, memoryview(b)[:n])  # into the caller's buffer: one copy
         self._pos += k
         return k
 
@@ -90,13 +88,18 @@ class _Window(io.RawIOBase):
         super().close()
 
 
-def _read(src: BinaryIO, n: int, path: str) -> bytes:
+def _io(path: str, fn, *args):
+    """``fn(*args)``, an OS error raised as a :class:`DataFileError` naming ``path``."""
     try:
-        return src.read(n)
+        return fn(*args)
     except DataFileError:
         raise
     except OSError as exc:
         raise DataFileError(f"cannot read {path}: {exc}") from exc
+
+
+def _read(src: BinaryIO, n: int, path: str) -> bytes:
+    return _io(path, src.read, n)
 
 
 def _seek(src: BinaryIO, pos: int, path: str) -> None:

@@ -193,6 +193,10 @@ class RemoteFile(io.BufferedIOBase):
         self._check_open()
         if size is None or size < 0:
             size = (self.size - self._pos) if self.size is not None else -1
+        view = self._available(self._pos, size if size >= 0 else self._block_size)
+        if 0 <= size <= len(view):  # within the block held: one copy
+            self._pos += size
+            return bytes(view[:size])
         out = bytearray()
         while size < 0 or len(out) < size:
             view = self._available(self._pos, (size - len(out)) if size >= 0 else self._block_size)
@@ -215,9 +219,19 @@ class RemoteFile(io.BufferedIOBase):
         return self.read(-1)
 
     def readinto(self, buffer) -> int:
-        data = self.read(len(memoryview(buffer).cast("B")))
-        memoryview(buffer).cast("B")[: len(data)] = data
-        return len(data)
+        """Bytes copied straight from the blocks held into ``buffer`` (no bytes in between)."""
+        self._check_open()
+        target = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(target):
+            view = self._available(self._pos, len(target) - done)
+            if not view:
+                break
+            take = min(len(view), len(target) - done)
+            target[done : done + take] = view[:take]
+            done += take
+            self._pos += take
+        return done
 
     def readinto1(self, buffer) -> int:
         data = self.read1(len(memoryview(buffer).cast("B")))

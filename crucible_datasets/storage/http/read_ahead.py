@@ -10,8 +10,9 @@ How far ahead: at most ``depth`` blocks of at most ``block_size``. A ``ramp`` re
 (:data:`FIRST_BLOCK`, each block 4x the one before up to ``block_size``) and fetches ahead at
 most twice what it has read so far, so a ``take(5)`` costs about a megabyte, not ``depth``
 blocks; a read known to go on (the next part of a read, opened ahead) starts at full size.
-Memory: at most ``depth + 2`` blocks (those ahead, the one being read, and the latest behind
-it: readers step back).
+The range's last :data:`FIRST_BLOCK` is fetched at once too: a reader often looks there first
+(the scan for a part's last line). Memory: at most ``depth + 2`` blocks (those ahead, the one
+being read, and the latest behind it: readers step back) and that last piece.
 
 Fetch errors are raised to the reader when it reaches the block, after the fetch's own retries.
 
@@ -99,6 +100,14 @@ class ReadAhead:
             self._starts = [start, *(at for at in self._starts if at >= start + len(first))]
         self._blocks: dict[int, Future] = {} if first is None else {0: _done(first)}
         self._schedule(0)
+        # the range's end is often read first (a line scan for the part's last line): its last
+        # FIRST_BLOCK is a block of its own, fetched at once and kept
+        self._tail = None
+        if stop - start > 4 * FIRST_BLOCK:
+            if stop - FIRST_BLOCK not in self._starts:
+                bisect.insort(self._starts, stop - FIRST_BLOCK)
+            self._tail = len(self._starts) - 1
+            self._blocks[self._tail] = fetch_pool().submit(self._fetch, *self._span(self._tail))
 
     def covers(self, pos: int) -> bool:
         return self.start <= pos < self.stop
@@ -131,8 +140,9 @@ class ReadAhead:
         self._schedule(k + 1)
         # blocks behind stay while there is room: readers step back (a Parquet row group's
         # columns decoded side by side, a line scan at the range's end); the farthest go first
-        while len(self._blocks) > self._depth + 2:
-            self._blocks.pop(min(self._blocks, key=lambda j: (j >= k, -abs(j - k)))).cancel()
+        while len(self._blocks) > self._depth + 3:
+            evictable = [j for j in self._blocks if j != self._tail]
+            self._blocks.pop(min(evictable, key=lambda j: (j >= k, -abs(j - k)))).cancel()
         return self._starts[k], data
     def close(self) -> None:
         """Drop every block; fetches not started are cancelled, running ones end unread."""
