@@ -119,7 +119,12 @@ REFERENCE = "plain_orjson"
 TARGET_LOCAL = "local_lambda"  # job.py's default; the report uses the faster of local_where / local_lambda
 TARGETS = [(TARGET_LOCAL, 1.0), ("direct2", 0.6)]  # issue 13 (the Beam issue had 1.2 and 1.0)
 # Targets against a peer (issue 13): (impl, peer, max wall ratio), at the largest size.
-PEER_TARGETS = [("local_sql", "duckdb", 1.0), ("local_parquet_sql", "duckdb_parquet", 1.0)]
+PEER_TARGETS = [
+    ("local_sql", "duckdb", 1.0),
+    ("local_expr", "duckdb", 1.0),
+    ("local_parquet_sql", "duckdb_parquet", 1.0),
+    ("local_parquet_expr", "duckdb_parquet", 1.0),
+]
 TARGET_MEMORY_RATIO = 1.25
 
 

@@ -20,6 +20,7 @@ CALLS = {
     "filter": ((lambda r: r["i"] % 2 == 0,), {}),
     "where": (("i > 1",), {}),
     "sql": (("SELECT i * 2 AS j FROM batch WHERE i > 1",), {}),
+    "with_columns": (({"j": "i * 2", "n": "len(s)"},), {}),
     "flat_map": ((lambda r: [r, r],), {}),
     "map_batches": ((lambda b: b.slice(1),), {}),
     "batch": ((2,), {}),
