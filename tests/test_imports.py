@@ -131,3 +131,12 @@ def test_importing_the_package_loads_no_heavy_library():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"importing crucible_datasets loaded {proc.stdout.strip()}"
+
+
+def test_importing_the_package_with_numpy_loads_no_pandas():
+    """With numpy importable, as users have it: pyarrow.dataset would load pandas (half a
+    second), so the Parquet reader imports it only for a pushed-down predicate."""
+    code = "import sys, crucible_datasets; print('pandas' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -32,7 +32,6 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from crucible_datasets import schema as schemas
@@ -282,6 +281,8 @@ def _pushdown(
     predicate = options.predicate
     if predicate is None:
         return columns, None, groups
+    import pyarrow.dataset as ds  # here: importing it imports pandas (half a second)
+
     try:
         fragment = ds.ParquetFileFormat().make_fragment(raw, row_groups=groups)
         kept = [g.id for piece in fragment.split_by_row_group(predicate) for g in piece.row_groups]
