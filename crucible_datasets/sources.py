@@ -215,11 +215,16 @@ def opening_next(batches: Iterator[Batch], source: Source, parts: Sequence[FileP
         first = next(batches)
     except StopIteration as end:
         return end.value
-    yield first
-    open_ahead = getattr(source, "open_ahead", None)
-    if open_ahead is not None and i + 1 < len(parts):
-        open_ahead(parts[i + 1])
-    return (yield from batches)
+    try:
+        yield first
+        open_ahead = getattr(source, "open_ahead", None)
+        if open_ahead is not None and i + 1 < len(parts):
+            open_ahead(parts[i + 1])
+        return (yield from batches)
+    finally:  # stopped after the first batch: the part's reader ends (and counts) now
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def read_part(source: Source, part: FilePart, tally) -> Generator[Batch, None, int]:
