@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from crucible_datasets.bad_records import ErrorPolicy
 from crucible_datasets.batch import Batch
 from crucible_datasets.formats.compression import compression_of
+from crucible_datasets.storage.filesystem import ReadRange
 
 # How a format splits a file: newline-aligned byte ranges, row ranges (Parquet: any row, read
 # from the row groups holding it), runs of row groups or record batches (Arrow IPC), or not at all.
@@ -47,7 +48,7 @@ class FilePart:
     nbytes: int | None = field(default=None, compare=False)  # input bytes it covers, for progress
 
 
-def byte_read_range(part: FilePart) -> tuple[int, int | None]:
+def byte_read_range(part: FilePart) -> ReadRange:
     """What the reader of ``part`` of a line file reads: from the byte before it (is a line
     starting there?) to :data:`BOUNDARY_SCAN_BYTES` past its end (the line that ends it)."""
     return max(0, part.start - 1), None if part.end is None else part.end + BOUNDARY_SCAN_BYTES
@@ -195,7 +196,7 @@ class Format:
             return [FilePart(path, nbytes=size)]
         return self.parts(path, size, part_bytes)
 
-    def read_range(self, part: FilePart, options: ReadOptions | None = None) -> tuple[int, int | None] | None:
+    def read_range(self, part: FilePart, options: ReadOptions | None = None) -> ReadRange | None:
         """The bytes a read of ``part`` goes through front to back, or None when its reads jump
         (a footer, then column chunks) or a decompressor reads the file whole. A remote file
         fetches them ahead of the reader, and the next part's file is opened ahead with them.

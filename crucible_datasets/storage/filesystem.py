@@ -20,7 +20,7 @@ import glob as globlib
 import os
 import shutil
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from crucible_datasets.errors import CrucibleError, DataFileError
 
@@ -40,20 +40,26 @@ def _beam():
     return FileSystems
 
 
-def _read_without_beam(
-    path: str,
-) -> tuple[Callable[[str], BinaryIO], Callable[[str], int], Callable[[str], bool]] | None:
-    """``(open, size, exists)`` of a read-only scheme this process reads without Beam (``hf://``,
+class DirectReader(NamedTuple):
+    """How this process reads a read-only scheme without Beam: ``open``, ``size``, ``exists``."""
+
+    open: Callable[[str], BinaryIO]
+    size: Callable[[str], int]
+    exists: Callable[[str], bool]
+
+
+def _read_without_beam(path: str) -> DirectReader | None:
+    """The reader of a read-only scheme this process reads without Beam (``hf://``,
     ``http(s)://``: importing Beam takes seconds), or None. Beam's registry has the same schemes,
     over the same functions, for its workers and for listings (:mod:`.schemes`)."""
     if path.startswith("hf://"):
         from crucible_datasets.storage.hub import files as hub_files
 
-        return hub_files.open_file, hub_files.size, hub_files.exists
+        return DirectReader(hub_files.open_file, hub_files.size, hub_files.exists)
     if path.startswith(("http://", "https://")):
         from crucible_datasets.storage.http import files as http_files
 
-        return http_files.open_url, http_files.size, http_files.exists
+        return DirectReader(http_files.open_url, http_files.size, http_files.exists)
     return None
 
 
@@ -93,7 +99,7 @@ def join(base: str, *parts: str) -> str:
 
 def exists(path: str) -> bool:
     if (direct := _read_without_beam(path)) is not None:
-        return direct[2](path)
+        return direct.exists(path)
     return _beam().exists(path) if is_remote(path) else os.path.exists(path)
 
 
@@ -106,7 +112,7 @@ def is_dir(path: str) -> bool:
 def size(path: str) -> int:
     if (direct := _read_without_beam(path)) is not None:
         try:
-            return direct[1](path)
+            return direct.size(path)
         except FileNotFoundError:
             raise DataFileError(f"cannot open {path}: no such file") from None
     if is_remote(path):
@@ -174,7 +180,7 @@ def _open_remote(path: str, read_range: ReadRange | None, *, ramp: bool) -> Bina
     ahead for the next part of a read starts at full speed)."""
     direct = _read_without_beam(path)
     try:
-        f = direct[0](path) if direct is not None else _beam().open(path, compression_type=_uncompressed())
+        f = direct.open(path) if direct is not None else _beam().open(path, compression_type=_uncompressed())
     except Exception as exc:
         if path.startswith("gs://"):
             from crucible_datasets.storage import gcs
